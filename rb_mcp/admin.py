@@ -1,0 +1,127 @@
+"""Bank administration behind the CLI: stats, doctor, reembed. Export/import live in `transfer`."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from typing import Any
+
+from rb_mcp import __version__, migrations
+from rb_mcp.bank import Bank
+from rb_mcp.embed import FastEmbedder, check_default_model
+from rb_mcp.models import Stats
+from rb_mcp.store import Store, driver_info, to_blob
+
+
+def stats(bank: Bank) -> Stats:
+    store = bank.store
+    items: dict[str, int] = {}
+    for kind, status, n in store.query("select kind, status, count(*) from items group by kind, status"):
+        items[f"{kind}/{status}"] = n
+    items["total"] = sum(items.values())
+    trajectories = {s: n for s, n in store.query("select status, count(*) from trajectories group by status")}
+    trajectories["total"] = sum(trajectories.values())
+    projects = [
+        {"scope": scope, "items": n}
+        for scope, n in store.query(
+            "select scope, count(*) from items where status = 'active' group by scope order by count(*) desc limit 50"
+        )
+    ]
+    model, _ = store.vector_model()
+    return Stats(
+        items=items,
+        trajectories=trajectories,
+        recalls=store.one("select count(*) from recall_events")[0],
+        projects=projects,
+        bank=str(store.path),
+        schema_version=store.schema_version,
+        model=model or f"(not bound yet; will use {bank.config.model})",
+    )
+
+
+def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, str]], bool]:
+    """Checks as (name, status ok|warn|fail, detail); the bool says whether all essentials pass."""
+    checks: list[tuple[str, str, str]] = []
+    info = driver_info()
+    checks.append(("python", "ok", f"{platform.python_version()} ({sys.executable})"))
+    checks.append(("rb-mcp", "ok", __version__))
+    checks.append(("sqlite driver", "ok", f"{info['driver']}, SQLite {info['sqlite_version']}"))
+    store = None
+    try:
+        store = Store.open(config.bank)
+    except Exception as exc:
+        checks.append(("bank", "fail", f"{config.bank}: {exc}"))
+    if store is not None:
+        if store.vec_version:
+            checks.append(("sqlite-vec", "ok", f"{store.vec_version} loaded through {store.driver}"))
+        else:
+            checks.append(("sqlite-vec", "warn", f"not loaded ({store.vec_error}); degraded mode: exact numpy search"))
+        fts = store.one("select sqlite_compileoption_used('ENABLE_FTS5')")[0]
+        checks.append(("fts5", "ok" if fts else "fail", "available" if fts else "SQLite lacks FTS5"))
+        checks.append(("bank", "ok", f"{store.path} (schema {store.schema_version} of {migrations.LATEST})"))
+        journal = store.one("pragma journal_mode")[0]
+        checks.append(("journal", "ok" if journal == "wal" else "warn", journal))
+        model, dim = store.vector_model()
+        if model and model != config.model:
+            checks.append(("bank model", "fail", f"bank uses {model}, config asks {config.model}: run rb-mcp reembed"))
+        else:
+            checks.append(("bank model", "ok", f"{model or '(unbound)'}{f' dim {dim}' if dim else ''}"))
+        problems = store.consistency_problems()
+        checks.append(("consistency", "fail" if problems else "ok", "; ".join(problems) or "rows and indexes agree"))
+        store.close()
+    if config.model == FastEmbedder().name:
+        mc = check_default_model()
+        checks.append(("model file", "ok" if mc.detail == "ok" else "fail", f"{mc.onnx_path} sha256 {mc.detail}"))
+    else:
+        checks.append(("model file", "ok", f"{config.model} (fastembed catalog; needs hub access or cache)"))
+    if load_model:
+        try:
+            emb = FastEmbedder(config.model)
+            vec = emb.embed(["doctor check"])
+            checks.append(("embedding", "ok", f"{config.model} loaded, dim {vec.shape[1]}"))
+        except Exception as exc:
+            checks.append(("embedding", "fail", f"{exc}; recall falls back to keyword search only"))
+    ok = all(status != "fail" for _, status, _ in checks)
+    return checks, ok
+
+
+def reembed(bank: Bank, model: str, progress: Any = None) -> dict[str, int]:
+    """Switch the bank to another embedding model: re-embed every item and task, never mixing models."""
+    new = FastEmbedder(model)
+    store = bank.store
+    items = store.query("select id, title, description, content from items")
+    tasks = store.query("select id, task from trajectories where role != 'refine'")
+    item_vecs: list[tuple[int, bytes]] = []
+    for start in range(0, len(items), 64):
+        chunk = items[start : start + 64]
+        vecs = new.embed([f"{t}\n{d}\n{c}" for _, t, d, c in chunk])
+        item_vecs += [(row[0], to_blob(v)) for row, v in zip(chunk, vecs)]
+        if progress:
+            progress(len(chunk))
+    task_vecs: list[tuple[int, bytes]] = []
+    for start in range(0, len(tasks), 64):
+        chunk = tasks[start : start + 64]
+        vecs = new.embed([t for _, t in chunk])
+        task_vecs += [(row[0], to_blob(v)) for row, v in zip(chunk, vecs)]
+        if progress:
+            progress(len(chunk))
+    with store.transaction() as db:
+        store.drop_vectors(db)
+        store.set_meta(db, "embed_model", model)
+        store.set_meta(db, "embed_dim", str(new.dim))
+        if store.has_vec:
+            store._create_vec_tables(db, new.dim)
+        db.executemany("update items set embedding = ? where id = ?", [(b, i) for i, b in item_vecs])
+        db.executemany("update trajectories set task_embedding = ? where id = ?", [(b, i) for i, b in task_vecs])
+        for item_id, _ in item_vecs:
+            store.index_item(db, item_id)
+        for trajectory_id, _ in task_vecs:
+            store.index_task(db, trajectory_id)
+    bank.embedder = new
+    bank._vectors_ready = True
+    return {"items": len(item_vecs), "tasks": len(task_vecs)}
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,455 @@
+"""The ReasoningBank loop as plain functions: recall, record (judge -> distill -> consolidate), refine.
+
+No MCP here: the server and the CLI call these methods. The calling agent does the judging and
+distilling when no server-side model is configured: `record` then answers with the prompt to
+follow and keeps the trajectory pending until the agent's follow-up call brings the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from rb_mcp import items as item_ops
+from rb_mcp import project as projects
+from rb_mcp import prompts
+from rb_mcp.config import Config
+from rb_mcp.embed import Embedder, FastEmbedder
+from rb_mcp.errors import BankError, InputError
+from rb_mcp.models import (
+    AttemptView,
+    ItemDraft,
+    Kind,
+    Outcome,
+    RecallResult,
+    RecordResult,
+    RefineResult,
+    Step,
+    Trajectory,
+)
+from rb_mcp.recall import Retriever
+from rb_mcp.redact import redact
+from rb_mcp.store import GLOBAL, Store, now, to_blob
+
+log = logging.getLogger("rb_mcp.bank")
+
+MAX_RECORD_ITEMS = 3
+MAX_CONTRAST_ITEMS = 5
+DEFAULT_KIND: dict[str, Kind] = {"success": "strategy", "failure": "pitfall", "impossible": "pitfall"}
+TRAJ_COLUMNS = (
+    "id, task, project, steps, summary, outcome, rationale, files, status, role, recall_id, group_id, "
+    "iteration, created_at, updated_at"
+)
+
+
+def steps_text(steps: Sequence[Step], summary: str) -> str:
+    lines = [f"{n}. {s.text()}" for n, s in enumerate(steps, 1) if s.text()]
+    if summary:
+        lines.insert(0, f"Summary: {summary}")
+    return "\n".join(lines)
+
+
+def coerce_steps(steps: Sequence[str | Step | dict[str, Any]] | None) -> list[Step]:
+    out: list[Step] = []
+    for step in steps or []:
+        if isinstance(step, Step):
+            out.append(step)
+        elif isinstance(step, str):
+            out.append(Step(action=step))
+        else:
+            out.append(Step(**step))
+    return out
+
+
+class Bank:
+    """One open bank: the store, the embedder and the settings. Use as a context manager."""
+
+    def __init__(self, config: Config, embedder: Embedder | None = None, store: Store | None = None):
+        self.config = config
+        self.store = store or Store.open(config.bank)
+        self.embedder: Embedder = embedder or FastEmbedder(config.model)
+        self.default_project = config.project or projects.default_for_cwd()
+        self._vectors_ready = False
+        self.retriever = Retriever(self)
+
+    def __enter__(self) -> Bank:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def ready_vectors(self) -> None:
+        """Bind the bank to the embedding model on first use (loads the model)."""
+        if not self._vectors_ready:
+            self.store.ensure_vectors(self.embedder.name, self.embedder.dim)
+            self._vectors_ready = True
+
+    def embed_one(self, text: str):
+        self.ready_vectors()
+        return self.embedder.embed([text])[0]
+
+    def scope_of(self, project: str | None) -> str | None:
+        return projects.resolve(project, self.default_project)
+
+    def trajectory(self, trajectory_id: int) -> Trajectory:
+        row = self.store.one(f"select {TRAJ_COLUMNS} from trajectories where id = ?", (trajectory_id,))
+        if row is None:
+            raise BankError(
+                f"no trajectory with id {trajectory_id}; use the trajectory_id returned by record_trajectory, "
+                "or record the task again"
+            )
+        data = dict(zip([c.strip() for c in TRAJ_COLUMNS.split(",")], row))
+        data["steps"] = json.loads(data["steps"])
+        data["files"] = json.loads(data["files"])
+        return Trajectory(**data)
+
+    def _check_recall_id(self, recall_id: int | None) -> None:
+        if recall_id is not None and self.store.one("select 1 from recall_events where id = ?", (recall_id,)) is None:
+            raise InputError(f"recall_id {recall_id} is unknown; pass the recall_id that recall_strategies returned")
+
+    def _insert_trajectory(
+        self,
+        *,
+        task: str,
+        project: str | None,
+        steps: list[Step],
+        summary: str,
+        outcome: Outcome | None,
+        rationale: str,
+        files: Sequence[str],
+        status: str,
+        role: str,
+        recall_id: int | None = None,
+        group_id: str | None = None,
+        iteration: int | None = None,
+    ) -> int:
+        task = redact(task)
+        embedding = to_blob(self.embed_one(task)) if role != "refine" else None
+        steps_json = json.dumps([redact_step(s) for s in steps])
+        stamp = now()
+        with self.store.transaction() as db:
+            cur = db.execute(
+                "insert into trajectories (task, project, steps, summary, outcome, rationale, files, status, role, "
+                "recall_id, group_id, iteration, task_embedding, created_at, updated_at) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    task,
+                    project,
+                    steps_json,
+                    redact(summary),
+                    outcome,
+                    redact(rationale),
+                    json.dumps([redact(f) for f in files]),
+                    status,
+                    role,
+                    recall_id,
+                    group_id,
+                    iteration,
+                    embedding,
+                    stamp,
+                    stamp,
+                ),
+            )
+            trajectory_id = int(cur.lastrowid)
+            if group_id is not None:
+                db.execute(
+                    "insert or ignore into groups (group_id, task, project, created_at) values (?, ?, ?, ?)",
+                    (group_id, task, project, stamp),
+                )
+            self.store.index_task(db, trajectory_id)
+        return trajectory_id
+
+    def _update_trajectory(self, trajectory_id: int, **fields: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.store.transaction() as db:
+            db.execute(
+                f"update trajectories set {sets}, updated_at = ? where id = ?", (*fields.values(), now(), trajectory_id)
+            )
+
+    # ---- recall ----------------------------------------------------------------------------
+    def recall(
+        self, task: str, project: str | None = None, k: int | None = None, kinds: Sequence[Kind] | None = None
+    ) -> RecallResult:
+        if not task or not task.strip():
+            raise InputError("task is empty; describe the task you are about to start")
+        return self.retriever.recall(task, self.scope_of(project), k or self.config.k, kinds)
+
+    # ---- record ----------------------------------------------------------------------------
+    def record(
+        self,
+        task: str | None = None,
+        steps: Sequence[str | Step | dict[str, Any]] | None = None,
+        summary: str | None = None,
+        outcome: Outcome | None = None,
+        rationale: str | None = None,
+        items: Sequence[ItemDraft | dict[str, Any]] | None = None,
+        files: Sequence[str] | None = None,
+        project: str | None = None,
+        recall_id: int | None = None,
+        group_id: str | None = None,
+        trajectory_id: int | None = None,
+    ) -> RecordResult:
+        drafts = [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
+        if drafts is not None and len(drafts) > MAX_RECORD_ITEMS:
+            raise InputError(f"items holds {len(drafts)} items; send at most {MAX_RECORD_ITEMS}, the most transferable")
+        if trajectory_id is None:
+            trajectory_id = self._new_task(task, steps, summary, outcome, rationale, files, project, recall_id, group_id)
+        traj = self.trajectory(trajectory_id)
+        if traj.role == "refine":
+            raise BankError(f"trajectory {trajectory_id} is a refinement note; record the final attempt instead")
+        credited: list[int] = []
+        if outcome is not None and traj.outcome is None:
+            self._update_trajectory(trajectory_id, outcome=outcome, rationale=redact(rationale or ""), status="pending_items")
+            credited = item_ops.credit(self.store, traj.recall_id, outcome)
+            traj = self.trajectory(trajectory_id)
+        elif outcome is not None and outcome != traj.outcome:
+            raise InputError(
+                f"trajectory {trajectory_id} was already judged {traj.outcome}; record a new trajectory for a new attempt"
+            )
+        if traj.outcome is None:
+            if drafts:
+                raise InputError("items need a verdict first: pass outcome (success, failure or impossible) with them")
+            return RecordResult(
+                trajectory_id=trajectory_id,
+                status="needs_verdict",
+                outcome=None,
+                next_step=f"Judge the trajectory: answer the prompt, then call record_trajectory(trajectory_id="
+                f"{trajectory_id}, outcome=..., rationale=...).",
+                prompt=prompts.judge(traj.task, self._trajectory_text(traj), traj.files, trajectory_id),
+            )
+        if traj.status == "distilled" and drafts:
+            raise InputError(f"trajectory {trajectory_id} is already distilled; record a new trajectory instead")
+        if drafts is None:
+            if traj.status == "distilled":
+                return RecordResult(
+                    trajectory_id=trajectory_id,
+                    status="stored",
+                    outcome=traj.outcome,
+                    next_step="Nothing to do: this trajectory is already distilled.",
+                )
+            return RecordResult(
+                trajectory_id=trajectory_id,
+                status="needs_items",
+                outcome=traj.outcome,
+                credited=credited,
+                next_step=f"Distill memory items: answer the prompt, then call record_trajectory(trajectory_id="
+                f"{trajectory_id}, items=[...]).",
+                prompt=prompts.extract(traj.outcome, traj.task, self._trajectory_text(traj), traj.files, trajectory_id),
+            )
+        return self._distill(traj, drafts, credited)
+
+    def _new_task(self, task, steps, summary, outcome, rationale, files, project, recall_id, group_id) -> int:
+        if not task or not task.strip():
+            raise InputError("task is empty; pass the task the trajectory worked on")
+        step_list = coerce_steps(steps)
+        if not step_list and not (summary or "").strip():
+            raise InputError("pass steps (what was done and seen) or a summary of the trajectory")
+        self._check_recall_id(recall_id)
+        return self._insert_trajectory(
+            task=task,
+            project=self.scope_of(project),
+            steps=step_list,
+            summary=summary or "",
+            outcome=None,
+            rationale="",
+            files=files or [],
+            status="pending_verdict",
+            role="attempt" if group_id else "task",
+            recall_id=recall_id,
+            group_id=group_id,
+        )
+
+    def _distill(self, traj: Trajectory, drafts: list[ItemDraft], credited: list[int]) -> RecordResult:
+        accepted, rejected = item_ops.gate_drafts(drafts, item_ops.recalled_texts(self.store, traj.recall_id))
+        if drafts and not accepted:
+            raise InputError(
+                f"no item was stored for trajectory {traj.id}; fix these and call record_trajectory(trajectory_id="
+                f"{traj.id}, items=[...]) again (or items=[] if nothing transferable was learned):\n"
+                + "\n".join(f"item {r.index + 1} ({r.title!r}): " + "; ".join(r.problems) for r in rejected)
+            )
+        if accepted:
+            self.ready_vectors()
+        stored = item_ops.store_items(
+            self.store,
+            self.embedder,
+            accepted,
+            default_kind=DEFAULT_KIND[traj.outcome or "success"],
+            scope=traj.project or GLOBAL,
+            sources=[traj.id],
+            files=traj.files,
+            dedupe_threshold=self.config.dedupe_threshold,
+        )
+        self._update_trajectory(traj.id, status="distilled")
+        return RecordResult(
+            trajectory_id=traj.id,
+            status="stored",
+            outcome=traj.outcome,
+            stored=stored,
+            rejected=rejected,
+            credited=credited,
+            next_step="Done: the memory is stored." if not rejected else "Stored what passed; see rejected for the rest.",
+        )
+
+    def _trajectory_text(self, traj: Trajectory) -> str:
+        text = steps_text(traj.steps, traj.summary)
+        if traj.group_id:
+            notes = self._group_notes(traj.group_id)
+            if notes:
+                text += "\n\nINTERMEDIATE NOTES FROM REFINEMENT (signals too, even if not in the final result):\n"
+                text += "\n".join(f"- iteration {i}: {n[:800]}" for i, n in notes)
+        return text
+
+    def _group_notes(self, group_id: str) -> list[tuple[int, str]]:
+        rows = self.store.query(
+            "select iteration, steps from trajectories where group_id = ? and role = 'refine' order by iteration, id",
+            (group_id,),
+        )
+        return [(r[0] or 0, steps_text(coerce_steps(json.loads(r[1])), "")) for r in rows]
+
+    # ---- refine ----------------------------------------------------------------------------
+    def refine(
+        self,
+        task: str,
+        attempt: str,
+        mode: str,
+        group_id: str | None = None,
+        iteration: int | None = None,
+        outcome: Outcome | None = None,
+        items: Sequence[ItemDraft | dict[str, Any]] | None = None,
+        project: str | None = None,
+    ) -> RefineResult:
+        if not task or not task.strip():
+            raise InputError("task is empty; pass the task the attempts are for")
+        drafts = [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
+        scope = self.scope_of(project)
+        if mode == "sequential":
+            return self._refine_sequential(task, attempt, group_id, iteration, drafts, scope)
+        if mode == "parallel":
+            return self._refine_parallel(task, attempt, group_id, outcome, drafts, scope)
+        raise InputError(f"mode {mode!r} is unknown; use 'sequential' or 'parallel'")
+
+    def _refine_sequential(self, task, attempt, group_id, iteration, drafts, scope) -> RefineResult:
+        if not attempt or not attempt.strip():
+            raise InputError("attempt is empty; pass your current attempt (with what you corrected at the top)")
+        if drafts is not None and len(drafts) > MAX_RECORD_ITEMS:
+            raise InputError(f"items holds {len(drafts)} notes; send at most {MAX_RECORD_ITEMS}")
+        group_id = group_id or f"g-{secrets.token_hex(6)}"
+        previous = self._group_notes(group_id)
+        if iteration is None:
+            iteration = max((i for i, _ in previous), default=0) + 1
+        trajectory_id = self._insert_trajectory(
+            task=task, project=scope, steps=[Step(action=attempt)], summary="", outcome=None, rationale="",
+            files=[], status="signal", role="refine", group_id=group_id, iteration=iteration,
+        )  # fmt: skip
+        stored, rejected = [], []
+        if drafts:
+            accepted, rejected = item_ops.gate_drafts(drafts, [])
+            if accepted:
+                self.ready_vectors()
+            stored = item_ops.store_items(
+                self.store, self.embedder, accepted, default_kind="note", scope=scope or GLOBAL,
+                sources=[trajectory_id], files=[], dedupe_threshold=self.config.dedupe_threshold,
+            )  # fmt: skip
+        pitfalls = self.retriever.recall(task, scope, 3, ["pitfall", "note", "strategy"], log_event=False).items
+        lessons = [f"{h.title}: {h.content}" for h in pitfalls]
+        return RefineResult(
+            group_id=group_id,
+            mode="sequential",
+            status="check",
+            iteration=iteration,
+            trajectory_id=trajectory_id,
+            next_step=f"Run the self-check, correct the attempt, then call refine_attempt again with group_id="
+            f"{group_id!r} (or record_trajectory with group_id when done).",
+            prompt=prompts.refine_check(task, attempt, iteration, previous, lessons),
+            pitfalls=pitfalls,
+            stored=stored,
+            rejected=rejected,
+        )
+
+    def _refine_parallel(self, task, attempt, group_id, outcome, drafts, scope) -> RefineResult:
+        if not group_id:
+            raise InputError("parallel mode needs group_id: use one id for all attempts of this task")
+        if attempt and attempt.strip():
+            self._insert_attempt(task, attempt, group_id, outcome, scope)
+        views = self._attempts(group_id)
+        judged = [v for v in views if v.outcome is not None]
+        if drafts is not None:
+            return self._store_contrast(group_id, views, drafts, scope)
+        if len(judged) < 2:
+            return RefineResult(
+                group_id=group_id, mode="parallel", status="needs_verdicts", attempts=views,
+                next_step="Record more attempts of this task with the same group_id and an outcome each; the "
+                "self-contrast prompt comes once two or more attempts have verdicts.",
+            )  # fmt: skip
+        texts = [(v.trajectory_id, v.outcome, v.excerpt) for v in judged]
+        return RefineResult(
+            group_id=group_id, mode="parallel", status="contrast", attempts=views,
+            next_step=f"Answer the self-contrast prompt, then call refine_attempt(mode='parallel', group_id="
+            f"{group_id!r}, items=[...]).",
+            prompt=prompts.contrast(task, texts, group_id),
+        )  # fmt: skip
+
+    def _insert_attempt(self, task, attempt, group_id, outcome, scope) -> int:
+        n = self.store.one("select count(*) from trajectories where group_id = ? and role != 'refine'", (group_id,))[0]
+        return self._insert_trajectory(
+            task=task, project=scope, steps=[Step(action=attempt)], summary="", outcome=outcome, rationale="",
+            files=[], status="pending_items" if outcome else "pending_verdict", role="attempt",
+            group_id=group_id, iteration=n + 1,
+        )  # fmt: skip
+
+    def _attempts(self, group_id: str) -> list[AttemptView]:
+        rows = self.store.query(
+            "select id, iteration, outcome, summary, steps from trajectories where group_id = ? and role != 'refine' "
+            "order by id",
+            (group_id,),
+        )
+        return [
+            AttemptView(
+                trajectory_id=r[0], iteration=r[1], outcome=r[2],
+                excerpt=steps_text(coerce_steps(json.loads(r[4])), r[3])[:4000],
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    def _store_contrast(self, group_id, views, drafts, scope) -> RefineResult:
+        if len(drafts) > MAX_CONTRAST_ITEMS:
+            raise InputError(f"items holds {len(drafts)} items; send at most {MAX_CONTRAST_ITEMS} from the contrast")
+        judged = [v for v in views if v.outcome is not None]
+        if len(judged) < 2:
+            raise InputError("contrast items need two or more judged attempts in this group; record them first")
+        accepted, rejected = item_ops.gate_drafts(drafts, [])
+        if drafts and not accepted:
+            raise InputError(
+                "no contrast item was stored; fix these and send the items again:\n"
+                + "\n".join(f"item {r.index + 1} ({r.title!r}): " + "; ".join(r.problems) for r in rejected)
+            )
+        if accepted:
+            self.ready_vectors()
+        any_success = any(v.outcome == "success" for v in judged)
+        stored = item_ops.store_items(
+            self.store, self.embedder, accepted, default_kind="strategy" if any_success else "pitfall",
+            scope=scope or GLOBAL, sources=[v.trajectory_id for v in judged], files=[],
+            dedupe_threshold=self.config.dedupe_threshold,
+        )  # fmt: skip
+        with self.store.transaction() as db:
+            db.execute("update groups set contrasted_at = ? where group_id = ?", (now(), group_id))
+            marks = ",".join("?" * len(judged))
+            db.execute(
+                f"update trajectories set status = 'distilled', updated_at = ? where id in ({marks})",
+                (now(), *[v.trajectory_id for v in judged]),
+            )
+        return RefineResult(
+            group_id=group_id, mode="parallel", status="stored", attempts=views, stored=stored, rejected=rejected,
+            next_step="Done: the contrast items are stored and linked to every attempt.",
+        )  # fmt: skip
+
+
+def redact_step(step: Step) -> dict[str, str]:
+    return {k: redact(v) for k, v in step.model_dump().items()}

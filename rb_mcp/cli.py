@@ -1,0 +1,313 @@
+"""`rb-mcp` command line: a thin adapter over the Bank API, one subcommand per operation.
+
+Every command opens the bank, calls one function and turns `RbError` into a one-line message on
+stderr with exit code 1. Output meant for people goes to stdout, except under `serve`, where
+stdout belongs to the MCP protocol and nothing else may write there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rb_mcp import __version__
+from rb_mcp.config import SETTINGS, Config
+from rb_mcp.errors import RbError
+
+
+def _bank(args: argparse.Namespace):
+    from rb_mcp.bank import Bank
+
+    return Bank(Config.from_env(args.bank))
+
+
+def _out(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+class Progress:
+    """A small stderr progress bar (no dependency); silent when stderr is not a terminal."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.label, self.done = max(total, 1), label, 0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, n: int = 1) -> None:
+        self.done += n
+        if self.tty:
+            width = 30
+            filled = int(width * self.done / self.total)
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = Config.from_env(args.bank)
+    logging.basicConfig(level=config.log_level, stream=sys.stderr, format="rb-mcp %(levelname)s %(name)s: %(message)s")
+    from rb_mcp.server import build_server
+
+    build_server(config).run()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rb_mcp.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+def cmd_recall(args: argparse.Namespace) -> int:
+    with _bank(args) as bank:
+        result = bank.recall(args.task, args.project, args.k, args.kind or None)
+    if args.json:
+        _out(result.model_dump(mode="json"))
+    else:
+        print(result.guidance)
+        print(f"\n(recall_id={result.recall_id})")
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    items = None
+    if args.items:
+        raw = sys.stdin.read() if args.items == "-" else Path(args.items).read_text()
+        items = json.loads(raw)
+        if not isinstance(items, list):
+            raise RbError("--items must hold a JSON list of {title, description, content} objects")
+    with _bank(args) as bank:
+        result = bank.record(
+            task=args.task, steps=args.step or None, summary=args.summary, outcome=args.outcome,
+            rationale=args.rationale, items=items, files=args.file or None, project=args.project,
+            recall_id=args.recall_id, group_id=args.group_id, trajectory_id=args.trajectory_id,
+        )  # fmt: skip
+    _out(result.model_dump(mode="json", exclude_none=True))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rb_mcp.items import ITEM_COLUMNS, row_to_item
+
+    where, params = ["1 = 1"], []
+    if not args.all:
+        where.append("status = 'active'")
+    if args.project:
+        from rb_mcp.project import resolve
+
+        where.append("scope = ?")
+        params.append(resolve(args.project, None))
+    if args.kind:
+        where.append("kind = ?")
+        params.append(args.kind)
+    with _bank(args) as bank:
+        rows = bank.store.query(
+            f"select {ITEM_COLUMNS} from items where {' and '.join(where)} order by updated_at desc limit ?",
+            (*params, args.limit),
+        )
+        found = [row_to_item(r) for r in rows]
+    if args.json:
+        _out([i.model_dump(mode="json") for i in found])
+        return 0
+    if not found:
+        print("no memory items")
+    for item in found:
+        print(f"#{item.id:<5} {item.kind:<8} {item.scope[:28]:<28} +{item.helped}/-{item.harmed} x{item.strength}  {item.title}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from rb_mcp.items import get_items, history
+
+    with _bank(args) as bank:
+        found = get_items(bank.store, [args.id])
+        if not found:
+            raise RbError(f"no memory item {args.id}; see `rb-mcp list`")
+        data = found[args.id].model_dump(mode="json")
+        data["history"] = history(bank.store, args.id)
+        data["sources"] = [r[0] for r in bank.store.query("select trajectory_id from item_sources where item_id = ?", (args.id,))]
+    _out(data)
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from rb_mcp.items import forget
+
+    with _bank(args) as bank:
+        missing = [i for i in args.ids if not forget(bank.store, i, hard=not args.archive)]
+    if missing:
+        raise RbError(f"no memory item(s) {missing}; nothing else changed")
+    print(f"{'archived' if args.archive else 'forgot'} {len(args.ids)} item(s)")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from rb_mcp.items import set_scope
+    from rb_mcp.project import resolve
+
+    scope = "global" if not args.to else resolve(args.to, None)
+    with _bank(args) as bank:
+        if not set_scope(bank.store, args.id, scope or "global"):
+            raise RbError(f"no memory item {args.id}")
+    print(f"item {args.id} now in scope {scope}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rb_mcp.transfer import export_to
+
+    with _bank(args) as bank:
+        if args.output == "-":
+            n = export_to(bank, sys.stdout)
+        else:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                n = export_to(bank, fh)
+    print(f"exported {n} rows", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from rb_mcp.transfer import import_from
+
+    with _bank(args) as bank:
+        if args.input == "-":
+            counts = import_from(bank, sys.stdin)
+        else:
+            with open(args.input, encoding="utf-8") as fh:
+                counts = import_from(bank, fh)
+    _out({"imported": counts})
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from rb_mcp.admin import stats
+
+    with _bank(args) as bank:
+        _out(stats(bank).model_dump(mode="json"))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rb_mcp.admin import doctor
+
+    checks, ok = doctor(Config.from_env(args.bank), load_model=not args.no_model)
+    if args.json:
+        _out({"ok": ok, "checks": [{"check": c, "status": s, "detail": d} for c, s, d in checks]})
+    else:
+        for name, status, detail in checks:
+            print(f"[{status:>4}] {name:<14} {detail}")
+        print("all essential checks pass" if ok else "some checks FAILED: see above")
+    return 0 if ok else 1
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    from rb_mcp.admin import reembed
+
+    with _bank(args) as bank:
+        total = bank.store.one("select (select count(*) from items) + (select count(*) from trajectories)")[0]
+        bar = Progress(total, "re-embedding")
+        counts = reembed(bank, args.model, progress=bar)
+        bar.close()
+    _out({"model": args.model, **counts})
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    with _bank(args) as bank:
+        bank.store.backup(args.target)
+    print(f"backup written to {args.target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    epilog = "environment:\n" + "\n".join(f"  {s.env:<24} {s.help}" for s in SETTINGS.values())
+    parser = argparse.ArgumentParser(
+        prog="rb-mcp", description="ReasoningBank memory for coding agents (MCP server and CLI).",
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"rb-mcp {__version__}")
+    bank = argparse.ArgumentParser(add_help=False)
+    bank.add_argument("--bank", metavar="PATH", help="bank file (default: $RB_MCP_BANK or the user data dir)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[bank], help=help_, description=help_)
+        p.set_defaults(fn=fn)
+        return p
+
+    add("serve", cmd_serve, "run the MCP server over stdio (what MCP clients start)")
+    p = add("demo", cmd_demo, "record -> recall -> refine against a throwaway bank, through a real MCP client")
+    p.add_argument("--keep", action="store_true", help="keep the throwaway bank and print its path")
+    p = add("recall", cmd_recall, "recall memory items for a task")
+    p.add_argument("task")
+    p.add_argument("--project")
+    p.add_argument("-k", type=int)
+    p.add_argument("--kind", action="append", choices=["strategy", "pitfall", "note"])
+    p.add_argument("--json", action="store_true")
+    p = add("record", cmd_record, "record a trajectory (and its items) from the command line")
+    p.add_argument("--task")
+    p.add_argument("--step", action="append", help="one step (repeatable)")
+    p.add_argument("--summary")
+    p.add_argument("--outcome", choices=["success", "failure", "impossible"])
+    p.add_argument("--rationale")
+    p.add_argument("--items", metavar="FILE", help="JSON list of items ({title, description, content}); - for stdin")
+    p.add_argument("--file", action="append", help="a file the work touched (repeatable)")
+    p.add_argument("--project")
+    p.add_argument("--recall-id", type=int)
+    p.add_argument("--group-id")
+    p.add_argument("--trajectory-id", type=int)
+    p = add("list", cmd_list, "list memory items")
+    p.add_argument("--project")
+    p.add_argument("--kind", choices=["strategy", "pitfall", "note"])
+    p.add_argument("--all", action="store_true", help="include superseded and archived items")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p = add("show", cmd_show, "show one memory item with its history and sources")
+    p.add_argument("id", type=int)
+    p = add("forget", cmd_forget, "delete memory items (rows, vectors and FTS entries)")
+    p.add_argument("ids", type=int, nargs="+")
+    p.add_argument("--archive", action="store_true", help="archive instead of delete (kept, never recalled)")
+    p = add("promote", cmd_promote, "move an item to the global scope (or another project)")
+    p.add_argument("id", type=int)
+    p.add_argument("--to", help="target project (default: global)")
+    p = add("export", cmd_export, "export the bank as JSONL (lossless)")
+    p.add_argument("output", help="file, or - for stdout")
+    p = add("import", cmd_import, "import a JSONL export (validated before anything is written)")
+    p.add_argument("input", help="file, or - for stdin")
+    add("stats", cmd_stats, "counts of items, trajectories and recalls")
+    p = add("doctor", cmd_doctor, "check the sqlite build, sqlite-vec, the model file and the bank")
+    p.add_argument("--no-model", action="store_true", help="skip loading the embedding model")
+    p.add_argument("--json", action="store_true")
+    p = add("reembed", cmd_reembed, "switch the bank to another embedding model (re-embeds everything)")
+    p.add_argument("--model", required=True)
+    p = add("backup", cmd_backup, "online copy of the bank with SQLite's backup API")
+    p.add_argument("target")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
+    try:
+        return args.fn(args)
+    except RbError as exc:
+        print(f"rb-mcp: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, json.JSONDecodeError, ValueError) as exc:
+        print(f"rb-mcp: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

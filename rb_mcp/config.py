@@ -1,0 +1,108 @@
+"""Settings from the environment (RB_MCP_*) with defaults; one place documents every knob.
+
+The README's configuration table is generated from `SETTINGS` below (and a test checks they agree),
+so a knob cannot exist without being documented.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rb_mcp.errors import InputError
+
+DEFAULT_MODEL = "rb-mcp/all-MiniLM-L6-v2-int8"
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    help: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "bank": Setting("RB_MCP_BANK", "<user data dir>/bank.sqlite3", "Path of the SQLite bank file."),
+    "model": Setting(
+        "RB_MCP_MODEL",
+        DEFAULT_MODEL,
+        "Embedding model: the bundled offline default or any fastembed catalog model (needs hub access).",
+    ),
+    "project": Setting(
+        "RB_MCP_PROJECT",
+        "(git remote or directory of the server's cwd)",
+        "Project scope used when a tool call names none.",
+    ),
+    "k": Setting("RB_MCP_K", "3", "Default number of memory items recall_strategies returns."),
+    "min_score": Setting(
+        "RB_MCP_MIN_SCORE", "0.30", "Similarity floor (cosine) below which a memory is not recalled."
+    ),
+    "token_budget": Setting(
+        "RB_MCP_TOKEN_BUDGET", "1200", "Upper bound on the tokens of recalled guidance per call."
+    ),
+    "dedupe_threshold": Setting(
+        "RB_MCP_DEDUPE_THRESHOLD",
+        "0.88",
+        "Cosine at or above which a new item is merged into an existing one instead of added.",
+    ),
+    "preload": Setting(
+        "RB_MCP_PRELOAD", "1", "Load the embedding model in the background right after start (0 = on first use)."
+    ),
+    "log_level": Setting("RB_MCP_LOG_LEVEL", "WARNING", "Log level of the server (logs go to stderr)."),
+}
+
+
+def default_bank_path() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("rb-mcp", appauthor=False) / "bank.sqlite3"
+
+
+def _env_float(name: str, default: float, lo: float, hi: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"{name}={raw!r} is not a number; set it to a value between {lo} and {hi}") from None
+    if not lo <= value <= hi:
+        raise InputError(f"{name}={raw!r} is out of range; set it to a value between {lo} and {hi}")
+    return value
+
+
+def _env_int(name: str, default: int, lo: int, hi: int) -> int:
+    value = _env_float(name, default, lo, hi)
+    if value != int(value):
+        raise InputError(f"{name} must be a whole number between {lo} and {hi}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Config:
+    bank: Path = field(default_factory=default_bank_path)
+    model: str = DEFAULT_MODEL
+    project: str | None = None
+    k: int = 3
+    min_score: float = 0.30
+    token_budget: int = 1200
+    dedupe_threshold: float = 0.88
+    preload: bool = True
+    log_level: str = "WARNING"
+
+    @classmethod
+    def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:
+        env_bank = bank or os.environ.get("RB_MCP_BANK") or None
+        return cls(
+            bank=Path(env_bank).expanduser() if env_bank else default_bank_path(),
+            model=os.environ.get("RB_MCP_MODEL") or DEFAULT_MODEL,
+            project=os.environ.get("RB_MCP_PROJECT") or None,
+            k=_env_int("RB_MCP_K", 3, 1, 20),
+            min_score=_env_float("RB_MCP_MIN_SCORE", 0.30, -1.0, 1.0),
+            token_budget=_env_int("RB_MCP_TOKEN_BUDGET", 1200, 100, 20000),
+            dedupe_threshold=_env_float("RB_MCP_DEDUPE_THRESHOLD", 0.88, 0.5, 1.0),
+            preload=os.environ.get("RB_MCP_PRELOAD", "1") not in ("0", "false", "no", "off"),
+            log_level=(os.environ.get("RB_MCP_LOG_LEVEL") or "WARNING").upper(),
+        )
+

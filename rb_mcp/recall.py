@@ -1,0 +1,242 @@
+"""Hybrid retrieval: memory items by vector and keyword, and past tasks by query-to-query similarity.
+
+Four ranked lists are fused with reciprocal rank fusion (RRF): item vectors, item keywords (BM25),
+and past tasks (vector and keyword), which vote for the items distilled from them. A similarity
+floor drops what is merely the least-bad match, credit from past verdicts nudges the order, and
+items of the caller's project come before global ones. Past trajectories that have no distilled
+items yet come back as episodes: their task, verdict and the files they touched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rb_mcp.items import embeddings_of, get_items
+from rb_mcp.models import Episode, Kind, Provenance, RecallHit, RecallResult
+from rb_mcp.store import GLOBAL, from_blob, now
+
+if TYPE_CHECKING:
+    from rb_mcp.bank import Bank
+
+RRF_K = 60
+CHARS_PER_TOKEN = 4
+
+
+def rrf(*rankings: Sequence[int]) -> dict[int, float]:
+    scores: dict[int, float] = defaultdict(float)
+    for ranking in rankings:
+        for rank, key in enumerate(ranking):
+            scores[key] += 1.0 / (RRF_K + rank + 1)
+    return scores
+
+
+def credit_factor(helped: int, harmed: int, strength: int) -> float:
+    """1.0 for an untried item; up to 1.25 for one that keeps helping, down to 0.75 for one that harms."""
+    trust = (helped + 1) / (helped + harmed + 2)
+    return (0.75 + 0.5 * trust) * (1.0 + 0.05 * min(strength - 1, 4))
+
+
+class Retriever:
+    def __init__(self, bank: Bank):
+        self.bank = bank
+
+    @property
+    def store(self):
+        return self.bank.store
+
+    def recall(
+        self,
+        task: str,
+        scope: str | None,
+        k: int,
+        kinds: Sequence[Kind] | None = None,
+        *,
+        log_event: bool = True,
+        exclude_trajectories: Sequence[int] = (),
+        episodes: bool = True,
+    ) -> RecallResult:
+        partitions = [scope, GLOBAL] if scope and scope != GLOBAL else [GLOBAL]
+        qvec = self.bank.embed_one(task)
+        pool = max(50, 8 * k)
+        excluded = set(exclude_trajectories)
+
+        task_vec = [(t, s) for t, s in self.store.knn("task_vec", qvec, partitions, pool) if t not in excluded]
+        task_kw = [t for t, _ in self.store.keyword("task_fts", task, partitions, pool) if t not in excluded]
+        task_scores = rrf([t for t, _ in task_vec], task_kw)
+        task_sims = self._task_sims(list(task_scores), qvec)
+
+        item_vec = self.store.knn("item_vec", qvec, partitions, pool)
+        item_kw = [i for i, _ in self.store.keyword("item_fts", task, partitions, pool)]
+        via_task = self._items_of_tasks(sorted(task_scores, key=lambda t: -task_scores[t]), excluded)
+        fused = rrf([i for i, _ in item_vec], item_kw, [i for i, _ in via_task])
+
+        hits = self._hits(fused, qvec, item_vec, item_kw, dict(via_task), task_sims, excluded, kinds, scope)
+        eps = self._episodes(task_scores, task_sims, k) if episodes else []
+        hits, eps, guidance, truncated = self._budget(hits[:k], eps, scope)
+        recall_id = self._log(task, scope, k, hits) if log_event else 0
+        if log_event and (hits or eps):
+            guidance += f"\nWhen the task is done, call record_trajectory with recall_id={recall_id}."
+        return RecallResult(
+            recall_id=recall_id, project=scope, items=hits, episodes=eps, guidance=guidance, truncated=truncated
+        )
+
+    def _task_sims(self, trajectory_ids: list[int], qvec: np.ndarray) -> dict[int, float]:
+        if not trajectory_ids:
+            return {}
+        marks = ",".join("?" * len(trajectory_ids))
+        rows = self.store.query(f"select id, task_embedding from trajectories where id in ({marks})", trajectory_ids)
+        return {r[0]: float(v @ qvec) for r in rows if (v := from_blob(r[1])) is not None}
+
+    def _items_of_tasks(self, ranked_tasks: list[int], excluded: set[int]) -> list[tuple[int, int]]:
+        """Items distilled from the ranked past tasks, in the order of their best task: (item, task)."""
+        if not ranked_tasks:
+            return []
+        marks = ",".join("?" * len(ranked_tasks))
+        rows = self.store.query(
+            f"select item_id, trajectory_id from item_sources where trajectory_id in ({marks})", ranked_tasks
+        )
+        by_task: dict[int, list[int]] = defaultdict(list)
+        for item_id, trajectory_id in rows:
+            by_task[trajectory_id].append(item_id)
+        seen: dict[int, int] = {}
+        for trajectory_id in ranked_tasks:
+            for item_id in by_task.get(trajectory_id, []):
+                seen.setdefault(item_id, trajectory_id)
+        if excluded:
+            own = self.store.query(
+                f"select distinct item_id from item_sources where trajectory_id in ({','.join('?' * len(excluded))})",
+                tuple(excluded),
+            )
+            for (item_id,) in own:
+                seen.pop(item_id, None)
+        return list(seen.items())
+
+    def _hits(self, fused, qvec, item_vec, item_kw, via_task, task_sims, excluded, kinds, scope) -> list[RecallHit]:
+        if not fused:
+            return []
+        if excluded:
+            marks = ",".join("?" * len(excluded))
+            own = {r[0] for r in self.store.query(f"select item_id from item_sources where trajectory_id in ({marks})", tuple(excluded))}
+            fused = {i: s for i, s in fused.items() if i not in own}
+        found = get_items(self.store, list(fused))
+        vectors = embeddings_of(self.store, list(found))
+        vec_ids, kw_ids = {i for i, _ in item_vec}, set(item_kw)
+        floor = self.bank.config.min_score
+        hits: list[RecallHit] = []
+        for item_id, base in fused.items():
+            item = found.get(item_id)
+            if item is None or item.status != "active" or (kinds and item.kind not in kinds):
+                continue
+            sim_item = float(vectors[item_id] @ qvec) if item_id in vectors else -1.0
+            source = via_task.get(item_id)
+            sim = max(sim_item, task_sims.get(source, -1.0) if source else -1.0)
+            if sim < floor:
+                continue
+            matched = [name for name, ok in (("vector", item_id in vec_ids), ("keyword", item_id in kw_ids),
+                                             ("task", source is not None)) if ok]  # fmt: skip
+            prov = self._provenance(item.trajectory_id)
+            hits.append(
+                RecallHit(
+                    id=item.id, title=item.title, description=item.description, content=item.content,
+                    kind=item.kind, scope=item.scope,
+                    score=round(base * credit_factor(item.helped, item.harmed, item.strength) * 1000, 4),
+                    similarity=round(sim, 4), matched_by=matched, helped=item.helped, harmed=item.harmed,
+                    provenance=prov,
+                )  # fmt: skip
+            )
+        hits.sort(key=lambda h: (h.scope != scope, -h.score))
+        return hits
+
+    def _provenance(self, trajectory_id: int | None) -> Provenance:
+        if trajectory_id is None:
+            return Provenance(trajectory_id=None)
+        row = self.store.one("select task, outcome from trajectories where id = ?", (trajectory_id,))
+        if row is None:
+            return Provenance(trajectory_id=trajectory_id)
+        task = row[0] if len(row[0]) <= 200 else row[0][:197] + "..."
+        return Provenance(trajectory_id=trajectory_id, task=task, outcome=row[1])
+
+    def _episodes(self, task_scores: dict[int, float], task_sims: dict[int, float], k: int) -> list[Episode]:
+        ids = [t for t in sorted(task_scores, key=lambda t: -task_scores[t])
+               if task_sims.get(t, -1.0) >= self.bank.config.min_score]  # fmt: skip
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.store.query(
+            f"select id, task, outcome, files, project from trajectories where id in ({marks}) "
+            "and status in ('pending_verdict', 'pending_items') and role != 'refine'",
+            ids,
+        )
+        by_id = {r[0]: r for r in rows}
+        out = []
+        for t in ids:
+            if t in by_id:
+                _, task, outcome, files, project = by_id[t]
+                out.append(
+                    Episode(
+                        trajectory_id=t, task=task, outcome=outcome, files=json.loads(files), project=project,
+                        similarity=round(task_sims[t], 4), score=round(task_scores[t] * 1000, 4),
+                    )  # fmt: skip
+                )
+            if len(out) >= k:
+                break
+        return out
+
+    def _budget(self, hits: list[RecallHit], eps: list[Episode], scope: str | None):
+        """Build the guidance text, keeping whole items until the token budget is spent."""
+        budget = self.bank.config.token_budget * CHARS_PER_TOKEN
+        kept_hits: list[RecallHit] = []
+        kept_eps: list[Episode] = []
+        strategies: list[str] = []
+        pitfalls: list[str] = []
+        used = 0
+        truncated = False
+        for hit in hits:
+            block = f"- {hit.title}: {hit.description}\n  {hit.content}"
+            if used + len(block) > budget:
+                truncated = True
+                break
+            used += len(block)
+            kept_hits.append(hit)
+            (pitfalls if hit.kind == "pitfall" else strategies).append(block)
+        episode_lines: list[str] = []
+        for ep in eps:
+            first = " ".join(ep.task.split())[:240]
+            line = f"- [{ep.outcome or 'unjudged'}] {first}" + (f" (files: {', '.join(ep.files[:6])})" if ep.files else "")
+            if used + len(line) > budget:
+                truncated = True
+                break
+            used += len(line)
+            kept_eps.append(ep)
+            episode_lines.append(line)
+        if not kept_hits and not kept_eps:
+            where = f"project {scope!r} or global" if scope and scope != GLOBAL else "the global scope"
+            return [], [], f"No stored memory matches this task in {where}. Work it out, then record the trajectory.", truncated
+        parts = ["Memory from past tasks (rb-mcp). Apply what fits this task; ignore what does not."]
+        if strategies:
+            parts.append("Strategies that worked before:\n" + "\n".join(strategies))
+        if pitfalls:
+            parts.append("Pitfalls to avoid (learned from failures):\n" + "\n".join(pitfalls))
+        if episode_lines:
+            parts.append("Related past tasks (not distilled yet):\n" + "\n".join(episode_lines))
+        return kept_hits, kept_eps, "\n\n".join(parts), truncated
+
+    def _log(self, task: str, scope: str | None, k: int, hits: list[RecallHit]) -> int:
+        with self.store.transaction() as db:
+            cur = db.execute(
+                "insert into recall_events (query, project, k, created_at) values (?, ?, ?, ?)",
+                (task[:2000], scope, k, now()),
+            )
+            recall_id = int(cur.lastrowid)
+            for rank, hit in enumerate(hits):
+                db.execute(
+                    "insert into recall_hits (recall_id, item_id, rank, score) values (?, ?, ?, ?)",
+                    (recall_id, hit.id, rank, hit.score),
+                )
+                db.execute("update items set recall_count = recall_count + 1 where id = ?", (hit.id,))
+        return recall_id

@@ -1,0 +1,336 @@
+"""MCP wiring only: the three tools, resources for browsing the bank, prompts for the loop.
+
+Every tool is a thin adapter: validate arguments (the SDK does it from the annotations), run the
+`Bank` method in a worker thread (embedding and SQLite are blocking), turn `RbError` into a tool
+error whose message tells the model what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError
+
+from rb_mcp import __version__
+from rb_mcp import items as item_ops
+from rb_mcp.bank import Bank
+from rb_mcp.config import Config
+from rb_mcp.errors import RbError
+from rb_mcp.models import (
+    MAX_ATTEMPT,
+    MAX_FILES,
+    MAX_ID,
+    MAX_PATH,
+    MAX_PROJECT,
+    MAX_STEP,
+    MAX_STEPS,
+    MAX_SUMMARY,
+    MAX_TASK,
+    ItemDraft,
+    Kind,
+    Outcome,
+    RecallResult,
+    RecordResult,
+    RefineResult,
+    Step,
+)
+
+log = logging.getLogger("rb_mcp.server")
+T = TypeVar("T")
+
+INSTRUCTIONS = """rb-mcp is your memory across tasks and sessions (ReasoningBank): strategies that worked,
+pitfalls learned from failures. Use it in a loop:
+1. At the start of every non-trivial task, call recall_strategies with the task; apply what fits.
+2. When stuck or retrying, call refine_attempt (mode="sequential") with your current attempt for a
+   memory-guided self-check; for several attempts of one task use mode="parallel" with one group_id.
+3. When the task ends, success or failure, call record_trajectory with the task, what you did and
+   the outcome, passing the recall_id you got. Follow its prompt to distill up to 3 lessons.
+Failures are worth recording: they become the pitfalls that save the next task."""
+
+Project = Annotated[
+    str | None,
+    Field(
+        None,
+        max_length=MAX_PROJECT,
+        description="Project scope: a name, a git remote or the repository's absolute path. Omit to use the "
+        "server's current repository (or global memory when there is none).",
+    ),
+]
+StepIn = Annotated[str, Field(max_length=MAX_STEP)] | Step
+
+
+def _tool_error(exc: Exception) -> ToolError:
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        return ToolError(f"invalid input: {problems}")
+    return ToolError(str(exc))
+
+
+def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) -> MCPServer:
+    state: dict[str, Bank] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: MCPServer) -> AsyncIterator[dict[str, Bank]]:
+        bank = await anyio.to_thread.run_sync(bank_factory, config)
+        state["bank"] = bank
+        if config.preload:
+            # Warm the model after the handshake so the first recall is fast; errors surface on use.
+            threading.Thread(target=_preload, args=(bank,), daemon=True, name="rb-mcp-preload").start()
+        try:
+            yield state
+        finally:
+            await anyio.to_thread.run_sync(bank.close)
+
+    async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        bank = state.get("bank")
+        if bank is None:
+            raise ToolError("the bank is not open yet; retry in a moment")
+        try:
+            return await anyio.to_thread.run_sync(lambda: fn(bank, *args, **kwargs))
+        except (RbError, ValidationError) as exc:
+            raise _tool_error(exc) from exc
+
+    app = MCPServer("rb-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
+
+    @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
+    async def recall_strategies(
+        task: Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=MAX_TASK,
+                description="The task you are about to start, as you would describe it to a colleague: goal, "
+                "error messages, symbols and files involved.",
+            ),
+        ],
+        project: Project = None,
+        k: Annotated[
+            int | None, Field(None, ge=1, le=20, description="How many memory items to return (default 3).")
+        ] = None,
+        kinds: Annotated[
+            list[Kind] | None,
+            Field(None, description="Only these kinds: strategy, pitfall, note. Omit for all."),
+        ] = None,
+    ) -> Annotated[CallToolResult, RecallResult]:
+        """Recall strategies and pitfalls from past tasks before you start a task.
+
+        Call this first for every non-trivial coding task (bug fix, feature, refactor, debugging).
+        It returns up to k memory items distilled from earlier successes (strategies) and failures
+        (pitfalls), plus similar past tasks, and a ready guidance text. Apply what fits, ignore what
+        does not. Keep the returned recall_id and pass it to record_trajectory when the task ends so
+        the memories that helped (or misled) get credit.
+        """
+        result = await run(Bank.recall, task, project, k, kinds)
+        text = f"{result.guidance}\n\n(recall_id={result.recall_id}, items={len(result.items)}, episodes={len(result.episodes)})"
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json"))
+
+    @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
+    async def record_trajectory(
+        task: Annotated[
+            str | None,
+            Field(None, max_length=MAX_TASK, description="The task that was worked on. Required unless trajectory_id is given."),
+        ] = None,
+        steps: Annotated[
+            list[StepIn] | None,
+            Field(
+                None,
+                max_length=MAX_STEPS,
+                description="What was done and seen, in order: strings or {thought, action, observation} "
+                "objects. Include commands, errors and test results. Give steps or summary.",
+            ),
+        ] = None,
+        summary: Annotated[
+            str | None, Field(None, max_length=MAX_SUMMARY, description="A summary of the trajectory (instead of or besides steps).")
+        ] = None,
+        outcome: Annotated[
+            Outcome | None,
+            Field(
+                None,
+                description="Your verdict: success (goal reached and verified), failure, or impossible. Omit it "
+                "to get a judge prompt first.",
+            ),
+        ] = None,
+        rationale: Annotated[
+            str | None, Field(None, max_length=2000, description="One or two sentences of evidence for the verdict.")
+        ] = None,
+        items: Annotated[
+            list[ItemDraft] | None,
+            Field(
+                None,
+                description="Up to 3 memory items you distilled (title, description, content). Omit them to get the "
+                "extraction prompt; send [] when nothing transferable was learned.",
+            ),
+        ] = None,
+        files: Annotated[
+            list[Annotated[str, Field(max_length=MAX_PATH)]] | None,
+            Field(None, max_length=MAX_FILES, description="Repository-relative files the work touched."),
+        ] = None,
+        project: Project = None,
+        recall_id: Annotated[
+            int | None, Field(None, ge=1, description="The recall_id from recall_strategies for this task.")
+        ] = None,
+        group_id: Annotated[
+            str | None,
+            Field(None, max_length=MAX_ID, description="Attempt group (same id for attempts of one task; see refine_attempt)."),
+        ] = None,
+        trajectory_id: Annotated[
+            int | None,
+            Field(None, ge=1, description="Answer a pending prompt: the trajectory_id a previous call returned."),
+        ] = None,
+    ) -> Annotated[CallToolResult, RecordResult]:
+        """Record a finished task (success or failure) so future tasks learn from it.
+
+        Call this when a task ends, whatever the result. Three ways to use it:
+        - One call: task + steps (or summary) + outcome + items (your distilled lessons).
+        - Without outcome: you get a judge prompt and a trajectory_id; answer with
+          record_trajectory(trajectory_id=..., outcome=..., rationale=...).
+        - Without items: you get an extraction prompt (why it worked / why it failed); answer with
+          record_trajectory(trajectory_id=..., items=[{title, description, content}, ...]).
+        Items must be transferable lessons: no ids, hashes, absolute paths or secrets (secrets are
+        redacted anyway). Near-duplicates strengthen an existing memory instead of adding a copy.
+        """
+        result = await run(
+            Bank.record, task=task, steps=steps, summary=summary, outcome=outcome, rationale=rationale, items=items,
+            files=files, project=project, recall_id=recall_id, group_id=group_id, trajectory_id=trajectory_id,
+        )  # fmt: skip
+        return CallToolResult(content=[TextContent(type="text", text=_record_text(result))], structured_content=result.model_dump(mode="json"))
+
+    @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
+    async def refine_attempt(
+        task: Annotated[str, Field(min_length=1, max_length=MAX_TASK, description="The task being attempted.")],
+        attempt: Annotated[
+            str,
+            Field(
+                max_length=MAX_ATTEMPT,
+                description="Your current attempt: the approach, the change and what you observed. Put what you "
+                "corrected since the last iteration at the top. May be empty when sending contrast items.",
+            ),
+        ],
+        mode: Annotated[
+            Literal["sequential", "parallel"],
+            Field(
+                description="sequential: self-check this attempt against recalled pitfalls (call again each "
+                "iteration). parallel: one of k attempts of the same task; once two have outcomes you get a "
+                "self-contrast prompt."
+            ),
+        ],
+        group_id: Annotated[
+            str | None,
+            Field(None, max_length=MAX_ID, description="Same id for every attempt/iteration of this task. Sequential mode makes one if omitted; parallel needs it."),
+        ] = None,
+        iteration: Annotated[int | None, Field(None, ge=1, le=1000, description="Refinement step number (sequential).")] = None,
+        outcome: Annotated[
+            Outcome | None, Field(None, description="Parallel mode: the verdict of this attempt.")
+        ] = None,
+        items: Annotated[
+            list[ItemDraft] | None,
+            Field(
+                None,
+                description="Parallel: up to 5 items answering the self-contrast prompt. Sequential: up to 3 "
+                "notes (insights from this iteration), stored as kind 'note'.",
+            ),
+        ] = None,
+        project: Project = None,
+    ) -> Annotated[CallToolResult, RefineResult]:
+        """Memory-aware test-time scaling: use when stuck, retrying, or trying several approaches.
+
+        Sequential (self-refinement): send your current attempt; get a self-check built from the
+        pitfalls memory holds for this task and from your earlier iterations. Your attempt notes are
+        kept as learning signals. Call again after each correction with the same group_id.
+        Parallel (self-contrast): record each attempt of one task with the same group_id and its
+        outcome. When two or more have verdicts you get a contrast prompt (what the successes share,
+        where the failures diverged); answer with refine_attempt(mode="parallel", group_id=...,
+        items=[...]) to store up to 5 lessons linked to every attempt.
+        """
+        result = await run(
+            Bank.refine, task=task, attempt=attempt, mode=mode, group_id=group_id, iteration=iteration,
+            outcome=outcome, items=items, project=project,
+        )  # fmt: skip
+        text = result.next_step + (f"\n\n{result.prompt}" if result.prompt else "")
+        if result.stored:
+            text += "\n\nStored: " + ", ".join(f"#{s.id} {s.title} ({s.action})" for s in result.stored)
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json"))
+
+    _register_resources(app, state)
+    _register_prompts(app)
+    return app
+
+
+def _record_text(result: RecordResult) -> str:
+    text = f"trajectory_id={result.trajectory_id} status={result.status}\n{result.next_step}"
+    if result.prompt:
+        text += f"\n\n{result.prompt}"
+    if result.stored:
+        text += "\n\nStored: " + ", ".join(f"#{s.id} {s.title} ({s.action})" for s in result.stored)
+    if result.rejected:
+        text += "\n\nRejected: " + "; ".join(f"{r.title!r}: {' '.join(r.problems)}" for r in result.rejected)
+    return text
+
+
+def _preload(bank: Bank) -> None:
+    try:
+        bank.embedder.load()
+    except Exception as exc:  # reported again, with advice, on the first tool call that needs it
+        log.warning("embedding model preload failed: %s", exc)
+
+
+def _register_resources(app: MCPServer, state: dict[str, Bank]) -> None:
+    def bank() -> Bank:
+        if "bank" not in state:
+            raise ResourceError("the bank is not open yet")
+        return state["bank"]
+
+    @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")
+    def recent_items() -> str:
+        """The 25 most recently updated active memory items."""
+        rows = bank().store.query(f"select {item_ops.ITEM_COLUMNS} from items where status = 'active' order by updated_at desc limit 25")
+        return json.dumps([item_ops.row_to_item(r).model_dump(mode="json") for r in rows], indent=1)
+
+    @app.resource("rb://items/{item_id}", name="item", mime_type="application/json")
+    def item(item_id: str) -> str:
+        """One memory item with its history and source trajectories."""
+        if not item_id.isdigit():
+            raise ResourceError(f"item id {item_id!r} is not a number; use rb://items/<id>")
+        found = item_ops.get_items(bank().store, [int(item_id)])
+        if not found:
+            raise ResourceError(f"no memory item {item_id}")
+        data = found[int(item_id)].model_dump(mode="json")
+        data["history"] = item_ops.history(bank().store, int(item_id))
+        data["sources"] = [r[0] for r in bank().store.query("select trajectory_id from item_sources where item_id = ?", (int(item_id),))]
+        return json.dumps(data, indent=1)
+
+    @app.resource("rb://stats", name="stats", mime_type="application/json")
+    def stats() -> str:
+        """Counts of items by kind and status, trajectories by status, recalls."""
+        from rb_mcp.admin import stats as bank_stats
+
+        return bank_stats(bank()).model_dump_json(indent=1)
+
+
+def _register_prompts(app: MCPServer) -> None:
+    @app.prompt(name="use-memory", description="Work a task with rb-mcp memory: recall, work, record.")
+    def use_memory(task: str) -> str:
+        return (
+            f"Task: {task}\n\n"
+            "Before you start, call recall_strategies with this task and read the guidance. While you work, "
+            "if you get stuck or an attempt fails, call refine_attempt (mode='sequential') with your attempt. "
+            "When you are done, call record_trajectory with the task, your steps, your verdict (success, "
+            "failure or impossible) and the recall_id, and follow its prompt to distill up to 3 lessons."
+        )
+
+    @app.prompt(name="record-task", description="Record what just happened as a trajectory and distill lessons.")
+    def record_task(task: str) -> str:
+        return (
+            f"The task '{task}' has ended. Call record_trajectory with the task, the main steps you took with "
+            "their observations, the files you touched and your honest verdict. Then answer its extraction "
+            "prompt with up to 3 transferable memory items."
+        )
