@@ -1,0 +1,360 @@
+"""Recall quality on real coding tasks: does recall_strategies bring up the related past work?
+
+Protocol (the README of the eval data describes the input format):
+1. In a throwaway bank, record every task as a trajectory through `Bank.record`, the code path of
+   the record_trajectory tool: task = problem statement, project = repo, files = files the fix
+   edited, outcome from `resolved` (absent = success). No items are written by hand, so every
+   trajectory stays pending_items and comes back from recall as an episode.
+2. For every task, recall with its problem statement and project through `Retriever.recall`, the
+   code path of recall_strategies, leaving the task's own trajectory out, and rank the distinct
+   past tasks of what comes back (the trajectories items were distilled from, then the episodes).
+3. Grade each recalled task against the query: 3 = same repo and the fixes share a file, 2 = same
+   repo and share a directory, 1 = same repo, 0 = another repo.
+
+Reported side by side in one run: rb-mcp's recall, BM25 alone, vectors alone, the two fused with
+RRF (what recall did before file and symbol matching) and a seeded same-repo random order. Then a
+sweep over k (the RB_MCP_K default) and the same protocol repeated on halves of the file, each
+half in its own bank, to show that the numbers hold on data they were not looked at on.
+
+    python benchmarks/recall_quality.py [--tasks FILE] [--splits parity,time|none]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import posixpath
+import random
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine_info, percentiles, print_machine, print_table, stopwatch, write_json  # noqa: E402
+
+from rb_mcp.bank import Bank  # noqa: E402
+from rb_mcp.config import Config  # noqa: E402
+from rb_mcp.embed import Embedder, FastEmbedder  # noqa: E402
+from rb_mcp.recall import rrf  # noqa: E402
+from rb_mcp.store import GLOBAL  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TASKS = REPO_ROOT.parent / "shared" / "eval" / "swe-lite-tasks.jsonl"
+DEPTH = 10  # how deep rankings are read: nDCG and hit at 5, reciprocal rank up to 10
+SEEDS = (0, 1, 2, 3, 4)
+SWEEP_KS = (1, 3, 5)
+SYSTEMS = ("rb-mcp recall", "BM25 only", "vector only", "vector+BM25 RRF", "same-repo random")
+
+
+@dataclass(frozen=True)
+class Task:
+    row: int
+    instance_id: str
+    repo: str
+    problem: str
+    files: frozenset[str]
+    dirs: frozenset[str]
+    resolved: bool | None
+    created_at: str
+
+
+def load_tasks(path: Path) -> list[Task]:
+    tasks = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh):
+            if not line.strip():
+                continue
+            raw = json.loads(line)
+            files = frozenset(raw.get("files") or [])
+            tasks.append(
+                Task(
+                    row=n, instance_id=str(raw.get("instance_id", n)), repo=raw["repo"],
+                    problem=raw["problem_statement"], files=files,
+                    dirs=frozenset(posixpath.dirname(f) for f in files), resolved=raw.get("resolved"),
+                    created_at=str(raw.get("created_at", "")),
+                )  # fmt: skip
+            )
+    return tasks
+
+
+def grade(query: Task, other: Task) -> int:
+    if query.repo != other.repo:
+        return 0
+    if query.files & other.files:
+        return 3
+    return 2 if query.dirs & other.dirs else 1
+
+
+class CachedEmbedder:
+    """Wraps the real embedder: times each distinct text once, then serves it from a cache.
+
+    Recall is called several times per query (the k sweep); the cache keeps the run short and
+    lets the timing table split recall into embedding and retrieval.
+    """
+
+    def __init__(self, inner: Embedder):
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.cache: dict[str, np.ndarray] = {}
+        self.first_ms: dict[str, float] = {}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        for text in missing:
+            with stopwatch() as ms:
+                self.cache[text] = self.inner.embed([text])[0]
+            self.first_ms[text] = ms[0]
+        return np.vstack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+
+@dataclass
+class Run:
+    """One bank holding `tasks`, with the rankings each system gave for each task as the query."""
+
+    tasks: list[Task]
+    rankings: dict[str, list[list[int]]] = field(default_factory=dict)
+    random_rankings: list[list[list[int]]] = field(default_factory=list)
+    sweep: dict[int, list[list[int]]] = field(default_factory=dict)
+    guidance_chars: dict[int, list[int]] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+
+
+def run_protocol(tasks: list[Task], embedder: CachedEmbedder) -> Run:
+    run = Run(tasks=tasks)
+    with tempfile.TemporaryDirectory(prefix="rb-mcp-recall-") as tmp:
+        bank = Bank(Config(bank=Path(tmp) / "bank.sqlite3", project=None, preload=False), embedder=embedder)
+        bank.default_project = None
+        try:
+            run.machine = machine_info(bank.store)
+            row_of = _record_all(bank, tasks, run)
+            _recall_all(bank, tasks, row_of, run)
+        finally:
+            bank.close()
+    return run
+
+
+def _record_all(bank: Bank, tasks: list[Task], run: Run) -> dict[int, int]:
+    bank.ready_vectors()
+    row_of: dict[int, int] = {}
+    with stopwatch() as ms:
+        for i, task in enumerate(tasks):
+            outcome = "success" if task.resolved is None or task.resolved else "failure"
+            result = bank.record(
+                task=task.problem, summary=f"Fixed by editing {', '.join(sorted(task.files)) or 'nothing'}.",
+                outcome=outcome, files=sorted(task.files), project=task.repo,
+            )  # fmt: skip
+            row_of[result.trajectory_id] = i
+    run.timing["record_total_s"] = ms[0] / 1000
+    run.timing["record_per_task_ms"] = ms[0] / max(1, len(tasks))
+    return row_of
+
+
+def _recall_all(bank: Bank, tasks: list[Task], row_of: dict[int, int], run: Run) -> None:
+    tid_of = {i: t for t, i in row_of.items()}
+    names = SYSTEMS[:4]
+    run.rankings = {name: [] for name in names}
+    run.sweep = {k: [] for k in SWEEP_KS}
+    run.guidance_chars = {k: [] for k in SWEEP_KS}
+    embed_ms, retrieval_ms = [], []
+    same_repo = _same_repo_index(tasks)
+    for i, task in enumerate(tasks):
+        scope = bank.scope_of(task.repo)
+        own = [tid_of[i]]
+        qvec = bank.embed_one(task.problem)  # embedded (and timed) once here; recall gets the cached vector
+        embed_ms.append(bank.embedder.first_ms.get(task.problem, 0.0))
+        with stopwatch() as ms:
+            result = bank.retriever.recall(task.problem, scope, DEPTH, exclude_trajectories=own, log_event=False)
+        retrieval_ms.append(ms[0])
+        run.rankings["rb-mcp recall"].append(_sources(result, row_of))
+        partitions = [scope, GLOBAL] if scope and scope != GLOBAL else [GLOBAL]
+        kw = [row_of[t] for t, _ in bank.store.keyword("task_fts", task.problem, partitions, 50) if t not in own]
+        vec = [row_of[t] for t, _ in bank.store.knn("task_vec", qvec, partitions, 50) if t not in own]
+        fused = rrf(vec, kw)
+        run.rankings["BM25 only"].append(kw[:DEPTH])
+        run.rankings["vector only"].append(vec[:DEPTH])
+        run.rankings["vector+BM25 RRF"].append(sorted(fused, key=lambda r: -fused[r])[:DEPTH])
+        for k in SWEEP_KS:
+            result = bank.retriever.recall(task.problem, scope, k, exclude_trajectories=own, log_event=False)
+            run.sweep[k].append(_sources(result, row_of)[:k])
+            run.guidance_chars[k].append(len(result.guidance))
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        run.random_rankings.append([rng.sample(same_repo[i], len(same_repo[i]))[:DEPTH] for i in range(len(tasks))])
+    run.timing["embed_ms"] = percentiles(embed_ms)
+    run.timing["recall_without_embedding_ms"] = percentiles(retrieval_ms)
+    run.timing["recall_total_s"] = (sum(embed_ms) + sum(retrieval_ms)) / 1000
+    run.timing["queries"] = len(tasks)
+
+
+def _same_repo_index(tasks: list[Task]) -> list[list[int]]:
+    by_repo: dict[str, list[int]] = {}
+    for i, task in enumerate(tasks):
+        by_repo.setdefault(task.repo, []).append(i)
+    return [[j for j in by_repo[t.repo] if j != i] for i, t in enumerate(tasks)]
+
+
+def _sources(result: Any, row_of: dict[int, int]) -> list[int]:
+    """Distinct past tasks behind a recall, in the order shown: item provenance, then episodes."""
+    ids = [h.provenance.trajectory_id for h in result.items] + [e.trajectory_id for e in result.episodes]
+    seen: dict[int, None] = {}
+    for t in ids:
+        if t is not None and t in row_of:
+            seen.setdefault(row_of[t], None)
+    return list(seen)
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+def _dcg(grades: Sequence[int]) -> float:
+    return sum((2**g - 1) / np.log2(rank + 2) for rank, g in enumerate(grades))
+
+
+def quality(tasks: list[Task], rankings: list[list[int]]) -> dict[str, Any]:
+    """nDCG@5 (ideal from all other tasks), hit@5 (a grade-3 task in the top 5), MRR (first grade >= 2)."""
+    ndcg, hit, rr = [], [], []
+    for i, ranked in enumerate(rankings):
+        query = tasks[i]
+        others = sorted((grade(query, t) for j, t in enumerate(tasks) if j != i), reverse=True)
+        grades = [grade(query, tasks[j]) for j in ranked]
+        ideal = _dcg(others[:5])
+        if ideal > 0:
+            ndcg.append(_dcg(grades[:5]) / ideal)
+        if others and others[0] == 3:
+            hit.append(float(3 in grades[:5]))
+        if others and others[0] >= 2:
+            first = next((r for r, g in enumerate(grades[:DEPTH]) if g >= 2), None)
+            rr.append(0.0 if first is None else 1.0 / (first + 1))
+    return {
+        "ndcg@5": _mean(ndcg), "hit@5": _mean(hit), "mrr": _mean(rr),
+        "queries_ndcg": len(ndcg), "queries_hit": len(hit), "queries_mrr": len(rr),
+    }  # fmt: skip
+
+
+def sweep_row(tasks: list[Task], rankings: list[list[int]], k: int) -> dict[str, Any]:
+    """Precision-style numbers of the top k, over queries with at least one same-repo past task."""
+    top_grades, returned, hits, useful, at_k = [], [], [], [], []
+    for i, ranked in enumerate(rankings):
+        others = [grade(tasks[i], t) for j, t in enumerate(tasks) if j != i]
+        if not others or max(others) == 0:
+            continue
+        grades = [grade(tasks[i], tasks[j]) for j in ranked[:k]]
+        returned.append(len(grades))
+        top_grades.extend(grades)
+        if len(grades) == k:
+            at_k.append(grades[-1])
+        if 3 in others:
+            hits.append(float(3 in grades))
+        if max(others) >= 2:
+            useful.append(float(any(g >= 2 for g in grades)))
+    return {
+        "k": k, "returned": _mean(returned), "mean_grade": _mean(top_grades),
+        "share_grade>=2": _mean([float(g >= 2) for g in top_grades]),
+        "share_grade3": _mean([float(g == 3) for g in top_grades]),
+        "grade_at_rank_k": _mean(at_k), "hit@k": _mean(hits), "any_grade>=2@k": _mean(useful),
+    }  # fmt: skip
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(statistics.fmean(values)) if values else 0.0
+
+
+def summarize(run: Run) -> dict[str, Any]:
+    systems = {name: quality(run.tasks, ranked) for name, ranked in run.rankings.items()}
+    per_seed = [quality(run.tasks, ranked) for ranked in run.random_rankings]
+    systems["same-repo random"] = {key: _mean([q[key] for q in per_seed]) for key in per_seed[0]}
+    sweep = []
+    for k in SWEEP_KS:
+        row = sweep_row(run.tasks, run.sweep[k], k)
+        row["guidance_tokens"] = _mean(run.guidance_chars[k]) / 4
+        sweep.append(row)
+    return {"tasks": len(run.tasks), "systems": systems, "k_sweep": sweep, "timing": run.timing}
+
+
+# ---- reporting -------------------------------------------------------------------------------
+def print_quality(title: str, systems: dict[str, dict[str, Any]]) -> None:
+    base = systems["same-repo random"]["ndcg@5"] or 1.0
+    rows = [
+        [name, q["ndcg@5"], q["hit@5"], q["mrr"], f"{q['ndcg@5'] / base:.2f}x"]
+        for name, q in ((n, systems[n]) for n in SYSTEMS)
+    ]
+    print_table(title, ["system", "nDCG@5", "hit@5", "MRR", "nDCG vs random"], rows)
+
+
+def print_report(summary: dict[str, Any]) -> None:
+    q = summary["systems"]["rb-mcp recall"]
+    print_quality(
+        f"Recall quality, {summary['tasks']} tasks (nDCG@5 over {q['queries_ndcg']} queries, hit@5 over "
+        f"{q['queries_hit']} with a same-file task, MRR over {q['queries_mrr']} with a same-directory task)",
+        summary["systems"],
+    )
+    rows = [
+        [r["k"], r["returned"], r["mean_grade"], r["share_grade>=2"], r["share_grade3"], r["grade_at_rank_k"],
+         r["hit@k"], r["any_grade>=2@k"], r["guidance_tokens"]]
+        for r in summary["k_sweep"]
+    ]  # fmt: skip
+    print_table(
+        "k sweep (rb-mcp recall with k; grades of the top k, queries with a same-repo past task)",
+        ["k", "returned", "mean grade", "grade>=2", "grade=3", "grade at rank k", "hit@k", "any>=2 in top k",
+         "guidance tokens"],
+        rows,
+    )  # fmt: skip
+    t = summary["timing"]
+    print_table(
+        "Timing",
+        ["step", "total s", "p50 ms", "p95 ms"],
+        [
+            ["record (per task, incl. embedding)", t["record_total_s"], t["record_per_task_ms"], None],
+            ["embed query", None, t["embed_ms"]["p50"], t["embed_ms"]["p95"]],
+            ["recall without embedding", None, t["recall_without_embedding_ms"]["p50"],
+             t["recall_without_embedding_ms"]["p95"]],
+            ["recall all queries (embed + recall)", t["recall_total_s"], None, None],
+        ],
+        digits=2,
+    )  # fmt: skip
+
+
+def halves(tasks: list[Task], how: str) -> list[tuple[str, list[Task]]]:
+    if how == "parity":
+        return [("even rows", tasks[0::2]), ("odd rows", tasks[1::2])]
+    if how == "time":
+        ordered = sorted(tasks, key=lambda t: (t.created_at, t.row))
+        mid = len(ordered) // 2
+        return [("earlier half", ordered[:mid]), ("later half", ordered[mid:])]
+    raise SystemExit(f"unknown split {how!r}; use parity, time or none")
+
+
+def main(argv: Sequence[str] | None = None, embedder_factory: Callable[[], Embedder] = FastEmbedder) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=Path, default=DEFAULT_TASKS, help="JSONL of tasks (see shared/eval/README.md)")
+    parser.add_argument("--splits", default="parity,time", help="halves to rerun on: parity,time or none")
+    parser.add_argument("--out", default="recall_quality.json", help="file name under benchmarks/results/")
+    args = parser.parse_args(argv)
+    tasks = load_tasks(args.tasks)
+    embedder = CachedEmbedder(embedder_factory())
+    run = run_protocol(tasks, embedder)
+    print_machine(run.machine)
+    print(f"tasks: {args.tasks} ({len(tasks)} tasks, {len({t.repo for t in tasks})} repos)")
+    summary = summarize(run)
+    print_report(summary)
+    splits: dict[str, Any] = {}
+    for how in [s for s in args.splits.split(",") if s and s != "none"]:
+        for label, subset in halves(tasks, how):
+            part = summarize(run_protocol(subset, embedder))
+            splits[f"{how}: {label}"] = part
+            print_quality(f"Split {how}, {label} ({len(subset)} tasks in their own bank)", part["systems"])
+    path = write_json(
+        args.out, {"machine": run.machine, "tasks_file": str(args.tasks), **summary, "splits": splits}
+    )
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Contract: tool names and parameters, the public API, CLI commands and documented settings are pinned."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import anyio
+
+import rb_mcp
+from rb_mcp.cli import build_parser
+from rb_mcp.config import SETTINGS, Config
+from rb_mcp.server import build_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TOOLS = {
+    "recall_strategies": ({"task"}, {"task", "project", "k", "kinds"}),
+    "record_trajectory": (
+        set(),
+        {"task", "steps", "summary", "outcome", "rationale", "items", "files", "project", "recall_id", "group_id",
+         "trajectory_id"},
+    ),
+    "refine_attempt": ({"task", "attempt", "mode"}, {"task", "attempt", "mode", "group_id", "iteration", "outcome",
+                                                     "items", "project"}),
+}  # fmt: skip
+COMMANDS = {"serve", "demo", "recall", "record", "list", "show", "forget", "promote", "export", "import", "stats",
+            "doctor", "reembed", "backup"}  # fmt: skip
+
+
+def test_tool_parameters_are_pinned(tmp_path):
+    app = build_server(Config(bank=tmp_path / "b.sqlite3", preload=False))
+    tools = {t.name: t for t in anyio.run(app.list_tools)}
+    assert set(tools) == set(TOOLS)
+    for name, (required, props) in TOOLS.items():
+        schema = tools[name].input_schema
+        assert set(schema.get("required", [])) == required, name
+        assert set(schema["properties"]) == props, name
+        for prop, spec in schema["properties"].items():
+            assert spec.get("description"), f"{name}.{prop} has no description for the model"
+        assert len(tools[name].description) > 200, f"{name} needs a docstring written for the model"
+        assert tools[name].output_schema is not None
+
+
+def test_public_api():
+    assert rb_mcp.__all__ == ["RbError", "InputError", "StoreError", "SchemaError", "EmbedError", "BankError",
+                              "__version__"]  # fmt: skip
+
+
+def test_cli_commands_and_readme():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == COMMANDS
+    readme = (ROOT / "README.md").read_text()
+    for command in COMMANDS:
+        assert re.search(rf"rb-mcp {command}\b", readme), f"README does not document `rb-mcp {command}`"
+
+
+def test_every_setting_is_a_config_field_and_documented():
+    assert set(SETTINGS) == set(Config.__dataclass_fields__)
+    readme = (ROOT / "README.md").read_text()
+    for setting in SETTINGS.values():
+        assert setting.env in readme, f"README does not document {setting.env}"
+
+
+def test_versions_agree():
+    import json
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    server = json.loads((ROOT / "server.json").read_text())
+    assert version == rb_mcp.__version__ == server["version"]
+    assert server["packages"][0]["version"] == version
+    assert len(server["description"]) <= 100
+    readme = (ROOT / "README.md").read_text()
+    assert f"mcp-name: {server['name']}" in readme

@@ -1,0 +1,134 @@
+"""The bank file: migrations, indexes kept in step with rows, forgetting, degraded search, errors."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+from conftest import good_item
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rb_mcp import migrations
+from rb_mcp.bank import Bank
+from rb_mcp.errors import SchemaError, StoreError
+from rb_mcp.fts import fts_query, terms
+from rb_mcp.items import forget
+from rb_mcp.store import Store
+
+
+def test_fresh_bank_is_wal_with_schema(tmp_path):
+    store = Store.open(tmp_path / "b.sqlite3")
+    assert store.one("pragma journal_mode")[0] == "wal"
+    assert store.one("pragma foreign_keys")[0] == 1
+    assert store.schema_version == migrations.LATEST
+    names = {r[0] for r in store.query("select name from sqlite_master")}
+    assert {"items", "trajectories", "recall_events", "item_fts", "task_fts", "_migrations"} <= names
+    store.close()
+    again = Store.open(tmp_path / "b.sqlite3")  # reopening applies nothing twice
+    assert again.one("select count(*) from _migrations")[0] == len(migrations.MIGRATIONS)
+    again.close()
+
+
+def test_bank_from_newer_schema_is_refused_untouched(tmp_path):
+    path = tmp_path / "b.sqlite3"
+    Store.open(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("insert into _migrations values (999, 'future', 'x')")
+    raw.commit()
+    raw.close()
+    before = path.read_bytes()
+    with pytest.raises(SchemaError, match="newer than this rb-mcp"):
+        Store.open(path)
+    assert path.read_bytes() == before
+
+
+def test_garbage_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "b.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="not a readable rb-mcp database"):
+        Store.open(path)
+    assert path.read_bytes() == b"this is not a database" * 100
+
+
+def test_indexes_follow_rows_and_forget_removes_everything(bank: Bank):
+    r = bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+    item_id = r.stored[0].id
+    store = bank.store
+    assert store.consistency_problems() == []
+    assert store.one("select count(*) from item_vec where item_id = ?", (item_id,))[0] == 1
+    assert store.one("select count(*) from item_fts where rowid = ?", (item_id,))[0] == 1
+    assert forget(store, item_id)
+    assert store.one("select count(*) from items")[0] == 0
+    assert store.one("select count(*) from item_vec")[0] == 0
+    assert store.one("select count(*) from item_fts")[0] == 0
+    assert store.consistency_problems() == []
+    assert not forget(store, item_id)
+    assert bank.recall("Parser crashes on empty input").items == []
+
+
+def test_archive_hides_from_recall_but_keeps_row(bank: Bank):
+    r = bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+    forget(bank.store, r.stored[0].id, hard=False)
+    assert bank.store.one("select status from items")[0] == "archived"
+    assert bank.recall("Parser crashes on empty input").items == []
+    assert bank.store.consistency_problems() == []
+
+
+def test_numpy_fallback_matches_vec0(bank: Bank):
+    for n, task in enumerate(["Parser crashes on empty input", "Cache never expires entries", "Login form rejects emails"]):
+        bank.record(task=task, summary="s", outcome="success", items=[good_item(n, title=f"{task} lesson title")])
+    q = bank.embed_one("cache entries are never evicted")
+    fast = bank.store.knn("item_vec", q, ["global"], 3)
+    slow = bank.store._knn_numpy("item_vec", q, ["global"], 3)
+    assert [i for i, _ in fast] == [i for i, _ in slow]
+    assert np.allclose([s for _, s in fast], [s for _, s in slow], atol=1e-4)
+
+
+def test_model_switch_is_refused_without_reembed(bank: Bank):
+    bank.ready_vectors()
+    with pytest.raises(StoreError, match="reembed"):
+        bank.store.ensure_vectors("some/other-model", 384)
+
+
+def test_failed_transaction_leaves_nothing(bank: Bank):
+    bank.ready_vectors()
+    with pytest.raises(RuntimeError), bank.store.transaction() as db:
+        db.execute("insert into trajectories (task, status, created_at, updated_at) values ('t', 'signal', 'x', 'x')")
+        raise RuntimeError("boom")
+    assert bank.store.one("select count(*) from trajectories")[0] == 0
+
+
+def test_backup_is_a_readable_copy(bank: Bank, tmp_path):
+    bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+    target = tmp_path / "copy.sqlite3"
+    bank.store.backup(target)
+    copy = Store.open(target)
+    assert copy.one("select count(*) from items")[0] == 1 and copy.integrity() == "ok"
+    copy.close()
+    with pytest.raises(StoreError, match="exists"):
+        bank.store.backup(target)
+
+
+def test_terms_split_identifiers():
+    assert {"validate", "ipv6", "url", "field"} <= set(terms("validate_ipv6 URLField"))
+    assert "the" not in terms("the parser")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_fts_query_never_raises(text):
+    db = sqlite3.connect(":memory:")
+    db.execute("create virtual table f using fts5(a)")
+    db.execute("insert into f values ('some text here')")
+    query = fts_query(text)
+    if query:
+        db.execute("select rowid from f where f match ?", (query,)).fetchall()
+
+
+@pytest.mark.parametrize("hostile", ['"unbalanced', "a AND OR NOT", "col:value", "NEAR(a b, 3)", "x* ^y", "(((", "'; drop table items; --"])
+def test_fts_hostile_queries_search_safely(bank: Bank, hostile):
+    bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+    bank.recall(hostile + " parser")  # must not raise
+    assert bank.store.one("select count(*) from items")[0] == 1
