@@ -95,11 +95,17 @@ async def _session_two(bank: Path) -> None:
         group = "export-job-hang"
         for text, outcome in [
             ("Raised timeouts again; still hangs sometimes.", "failure"),
-            ("Waited for the queue worker's readiness signal before enqueuing the job; 50 runs green.", "success"),
+            (
+                "Waited for the queue worker's readiness signal before enqueuing the job; 50 runs green.",
+                "success",
+            ),
         ]:
             r = await _call(client, "refine_attempt", {"task": TASK_3, "mode": "parallel", "group_id": group,
                                                        "attempt": text, "outcome": outcome})  # fmt: skip
-        _say("refine_attempt (parallel): two attempts judged -> self-contrast prompt", r["prompt"][:700] + " ...")
+        _say(
+            "refine_attempt (parallel): two attempts judged -> self-contrast prompt",
+            r["prompt"][:700] + " ...",
+        )
         r = await _call(client, "refine_attempt", {"task": TASK_3, "mode": "parallel", "group_id": group, "attempt": "",
             "items": [{
                 "title": "Longer timeouts hide start-up races instead of fixing them",
@@ -118,7 +124,9 @@ def run_demo(keep: bool = False) -> int:
     try:
         anyio.run(_session_one, bank)
         anyio.run(_session_two, bank)
-        print("\nThe memory persisted across two server processes. Next: add rb-mcp to your client (see README).")
+        print(
+            "\nThe memory persisted across two server processes. Next: add rb-mcp to your client (see README)."
+        )
         return 0
     finally:
         if keep:

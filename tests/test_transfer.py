@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -41,8 +40,11 @@ def test_bad_files_change_nothing(bank: Bank):
     _fill(bank)
     lines = list(export_lines(bank))
     before = list(export_lines(bank))
-    broken_ref = [*lines, json.dumps({"table": "item_sources", "row": {"item_id": 999, "trajectory_id": 1, "relation": "x"}})]
-    bad_kind = [l.replace('"kind": "strategy"', '"kind": "wisdom"') for l in lines]
+    broken_ref = [
+        *lines,
+        json.dumps({"table": "item_sources", "row": {"item_id": 999, "trajectory_id": 1, "relation": "x"}}),
+    ]
+    bad_kind = [line.replace('"kind": "strategy"', '"kind": "wisdom"') for line in lines]
     for bad, message in [
         (["not json"], "not JSON"),
         (['{"format": "other"}'], "not an rb-mcp-export"),
@@ -59,7 +61,7 @@ def test_bad_files_change_nothing(bank: Bank):
 def test_import_redacts_secrets(bank: Bank, embedder, tmp_path):
     _fill(bank)
     token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
-    lines = [l.replace("wrote repro", f"wrote repro with {token}") for l in export_lines(bank)]
+    lines = [line.replace("wrote repro", f"wrote repro with {token}") for line in export_lines(bank)]
     with Bank(Config(bank=tmp_path / "copy.sqlite3", preload=False), embedder=embedder) as copy:
         import_from(copy, lines)
         dump = "\n".join(export_lines(copy))
