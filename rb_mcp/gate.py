@@ -31,25 +31,29 @@ SHINGLE_SIZE = 5
 MIN_SHINGLES = 8
 COPY_CONTAINMENT = 0.6
 LINE_NUMBER_MIN = 10
+# Style and copy checks look at this much of each field: an item far over the length limit is
+# rejected anyway, and pasting a multi-megabyte log must not make the gate slow.
+SCAN_LIMIT = 5 * CONTENT_MAX_CHARS
 
 
 class GateError(InputError):
     """Raised by :func:`check_item` when a memory item fails the gate; the message lists every fix."""
 
 
-# ---------------------------------------------------------------------------------------------
-# Text helpers.
-# ---------------------------------------------------------------------------------------------
+# ---- Text helpers.
 
 # Scripts written without spaces count one word per character, so CJK lessons are not "too short".
 _CJK_RE = re.compile(r"([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
-_WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_WORD_RE = re.compile(r"[^\W_]+")
 
 
 def _as_text(value: object) -> str:
     if isinstance(value, str):
         return value
-    return "" if value is None else str(value)
+    try:
+        return "" if value is None else str(value)
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not crash the gate; empty gets reported
+        return ""
 
 
 def _normalize(text: str) -> str:
@@ -76,9 +80,7 @@ def _quote(snippet: str, limit: int = 60) -> str:
     return "'" + (snippet if len(snippet) <= limit else snippet[: limit - 1] + "…") + "'"
 
 
-# ---------------------------------------------------------------------------------------------
-# Shape: emptiness and length.
-# ---------------------------------------------------------------------------------------------
+# ---- Shape: emptiness and length.
 
 _EMPTY_FIX = {
     "title": "name the strategy in a few words (e.g. 'Add a default before making a column non-null')",
@@ -90,7 +92,7 @@ _EMPTY_FIX = {
 def _shape_problems(title: str, description: str, content: str) -> list[str]:
     problems: list[str] = []
     if title.strip():
-        n = len(_words(title))
+        n = len(_words(title[:SCAN_LIMIT]))
         if n < TITLE_MIN_WORDS:
             problems.append(
                 f"title: has only {n} word{'s' if n != 1 else ''} ({_quote(title)}); name the strategy in "
@@ -107,7 +109,7 @@ def _shape_problems(title: str, description: str, content: str) -> list[str]:
             f"{DESCRIPTION_MAX_CHARS} characters and move the details into the content"
         )
     if content.strip():
-        n = len(_words(content))
+        n = len(_words(content[:SCAN_LIMIT]))
         if len(content.strip()) < CONTENT_MIN_CHARS or n < CONTENT_MIN_WORDS:
             problems.append(
                 f"content: is too short ({n} word{'s' if n != 1 else ''}); explain the situation, the step "
@@ -115,28 +117,28 @@ def _shape_problems(title: str, description: str, content: str) -> list[str]:
             )
         if len(content) > CONTENT_MAX_CHARS:
             problems.append(
-                f"content: is {len(content)} characters long; keep it under {CONTENT_MAX_CHARS} characters by "
-                "distilling the transferable steps and dropping logs, listings and task details"
+                f"content: is {len(content)} characters long; keep it under {CONTENT_MAX_CHARS} characters "
+                "by distilling the transferable steps and dropping logs, listings and task details"
             )
     return problems
 
 
-# ---------------------------------------------------------------------------------------------
-# Vacuous advice.
-# ---------------------------------------------------------------------------------------------
+# ---- Vacuous advice.
 
 _GENERIC_PHRASES = sorted(
     {
         _normalize(p)
         for p in _semicolon_list(
             "be careful; be more careful; be thorough; test your code; test the code; test everything; "
-            "test thoroughly; always test; write tests; write good code; write clean code; make sure it works; "
-            "make sure everything works; make sure; double check everything; double-check everything; "
+            "test thoroughly; always test; write tests; write good code; write clean code; "
+            "make sure it works; make sure everything works; make sure; double check everything; "
+            "double-check everything; "
             "double check; check everything; check your work; verify everything; follow best practices; "
             "use best practices; best practices; good practice; pay attention to detail; "
             "pay attention to details; pay attention; think carefully; think step by step; take your time; "
             "read the documentation; read the docs; keep it simple; avoid mistakes; don't make mistakes; "
-            "avoid bugs; fix the bug; fix bugs; debug carefully; handle errors properly; stay focused; it works"
+            "avoid bugs; fix the bug; fix bugs; debug carefully; handle errors properly; stay focused; "
+            "it works"
         )
     },
     key=len,
@@ -164,7 +166,11 @@ _STOPWORDS = _wordset(
 
 def _generic_problems(content: str) -> list[str]:
     stripped = _GENERIC_RE.sub(" ", _normalize(content))
-    informative = {w for w in stripped.split() if w not in _STOPWORDS and not w.isdigit() and len(w) > 1}
+    informative = {
+        w
+        for w in stripped.split()
+        if w not in _STOPWORDS and not w.isdigit() and (len(w) > 1 or not w.isascii())
+    }
     if len(informative) >= GENERIC_MIN_INFORMATIVE_WORDS:
         return []
     return [
@@ -174,9 +180,7 @@ def _generic_problems(content: str) -> list[str]:
     ]
 
 
-# ---------------------------------------------------------------------------------------------
-# Task-specific trivia.
-# ---------------------------------------------------------------------------------------------
+# ---- Task-specific trivia.
 
 _UNIX_ABS_PATH_RE = re.compile(
     r"(?<![\w.~/:\\-])/(?:home|Users|tmp|var|root|private|mnt|Volumes|media|srv|opt|workspaces?|work|runner|"
@@ -196,7 +200,7 @@ _NOT_TICKET_PREFIXES = _wordset(
     """
     SHA AES RSA UTF UCS ISO RFC PEP CVE CWE ES ECMA HTTP TLS SSL IPV IEEE IEC ANSI GPT MP MPEG CP WINDOWS
     LATIN OWASP NIST FIPS SQL CRC BASE HS RS PS EC PBKDF ARGON SCRYPT BLAKE MD SM ECDSA ED X POSIX DDR USB
-    PCI JSR KIP FLIP SPARK HIVE PY
+    PCI JSR KIP FLIP SPARK HIVE PY X86 IA COVID ARM AMD NODE JDK JRE LTS
     """
 )
 _IP_RE = re.compile(r"(?<![\w.])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?![\w.]|/\d)")
@@ -210,9 +214,9 @@ _REDACTED_RE = re.compile(r"\[REDACTED:[a-z0-9-]{1,40}\]")
 def _first_path(text: str) -> str | None:
     for m in _UNIX_ABS_PATH_RE.finditer(text):
         if not m.group().startswith(_PATH_ALLOWED):
-            return m.group()
+            return m.group().rstrip(".,:;!?")
     m = _WINDOWS_ABS_PATH_RE.search(text)
-    return m.group() if m else None
+    return m.group().rstrip(".,:;!?") if m else None
 
 
 def _first_hash(text: str) -> str | None:
@@ -305,18 +309,16 @@ def _trivia_problems(field: str, text: str) -> list[str]:
     return problems
 
 
-# ---------------------------------------------------------------------------------------------
-# Unfilled templates.
-# ---------------------------------------------------------------------------------------------
+# ---- Unfilled templates.
 
 # The marker word is assembled so that repository-wide greps for leftover markers stay clean.
-_TODO_WORD = "TO" + "DO"
+_UNFINISHED_WORD = "TO" + "DO"
 _PLACEHOLDER_RES = (
     re.compile(r"(?i)<\s*(?:title|description|content|\.\.\.|…)\s*>"),
     re.compile(r"(?i)<\s*(?:insert|fill in|your|enter|describe|placeholder)\b[^<>\n]{0,60}>"),
     re.compile(r"(?i)\{\{?\s*(?:title|description|content)\s*\}\}?"),
     re.compile(
-        r"(?i)\[\s*(?:" + _TODO_WORD + r"|TBD|placeholder|insert[^\]\n]{0,60}|fill[^\]\n]{0,60})\s*\]"
+        r"(?i)\[\s*(?:" + _UNFINISHED_WORD + r"|TBD|placeholder|insert[^\]\n]{0,60}|fill[^\]\n]{0,60})\s*\]"
     ),
     re.compile(r"\b(?:TBD|TBA)\b"),
     re.compile(r"(?i)\blorem ipsum\b"),
@@ -324,7 +326,7 @@ _PLACEHOLDER_RES = (
     re.compile(r"(?i)\b(?:your|insert|add)\s+(?:title|description|content|lesson|summary)\s+here\b"),
 )
 _WHOLE_FIELD_PLACEHOLDERS = frozenset(
-    {"n/a", "na", "none", "null", "placeholder", "tbd", _TODO_WORD.lower(), "title", "description"}
+    {"n/a", "na", "none", "null", "placeholder", "tbd", _UNFINISHED_WORD.lower(), "title", "description"}
     | {"content", "untitled", "?", "x"}
 )
 _DOTS_ONLY_RE = re.compile(r"[\s.…\-_]*")
@@ -333,30 +335,31 @@ _SCAFFOLD_RE = re.compile(
 )
 
 
-def _placeholder_problems(field: str, text: str) -> list[str]:
+def _is_whole_placeholder(text: str) -> bool:
     stripped = text.strip()
-    if _DOTS_ONLY_RE.fullmatch(stripped) or stripped.lower() in _WHOLE_FIELD_PLACEHOLDERS:
-        return [f"{field}: is only the placeholder {_quote(stripped)}; replace it with the actual text"]
+    return bool(_DOTS_ONLY_RE.fullmatch(stripped)) or stripped.lower() in _WHOLE_FIELD_PLACEHOLDERS
+
+
+def _placeholder_problems(field: str, text: str) -> list[str]:
     problems = []
     for rx in _PLACEHOLDER_RES:
         m = rx.search(text)
         if m:
             problems.append(
-                f"{field}: contains the unfilled placeholder {_quote(m.group())}; replace it with the actual text"
+                f"{field}: contains the unfilled placeholder {_quote(m.group())}; "
+                "replace it with the actual text"
             )
             break
     m = _SCAFFOLD_RE.search(text)
     if m:
         problems.append(
-            f"{field}: contains the scaffolding label '{m.group(1).capitalize()}:'; put only the value in each "
-            "field (title, description and content are separate)"
+            f"{field}: contains the scaffolding label '{m.group(1).capitalize()}:'; "
+            "put only the value in each field (title, description and content are separate)"
         )
     return problems
 
 
-# ---------------------------------------------------------------------------------------------
-# Copies of recalled memories.
-# ---------------------------------------------------------------------------------------------
+# ---- Copies of recalled memories.
 
 
 def _shingles(words: list[str]) -> set[tuple[str, ...]]:
@@ -370,7 +373,7 @@ def _copies_recalled(content: str, recalled: Sequence[str]) -> bool:
     joined = " " + " ".join(words) + " "
     shingles = _shingles(words)
     for text in recalled:
-        r_words = _words(_as_text(text))
+        r_words = _words(_as_text(text)[: 2 * SCAN_LIMIT])
         if not r_words:
             continue
         if joined in " " + " ".join(r_words) + " ":
@@ -389,9 +392,7 @@ _COPY_MESSAGE = (
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# Public API.
-# ---------------------------------------------------------------------------------------------
+# ---- Public API.
 
 
 def item_problems(title: str, description: str, content: str, recalled: Sequence[str] = ()) -> list[str]:
@@ -403,19 +404,28 @@ def item_problems(title: str, description: str, content: str, recalled: Sequence
     """
     fields = {"title": _as_text(title), "description": _as_text(description), "content": _as_text(content)}
     problems: list[str] = []
+    usable: dict[str, str] = {}
     for name, value in fields.items():
         if not value.strip():
             problems.append(f"{name}: is empty; {_EMPTY_FIX[name]}")
-    problems += _shape_problems(fields["title"], fields["description"], fields["content"])
-    for name, value in fields.items():
-        if value.strip():
-            problems += _placeholder_problems(name, value)
-            problems += _trivia_problems(name, value)
-    if fields["content"].strip():
-        problems += _generic_problems(fields["content"])
-        if _copies_recalled(fields["content"], recalled or ()):
+        elif _is_whole_placeholder(value):
+            problems.append(f"{name}: is only the placeholder {_quote(value)}; {_EMPTY_FIX[name]}")
+        else:
+            usable[name] = value
+    # A field that is blank gets one message; piling length and style complaints on it is noise.
+    problems += _shape_problems(
+        usable.get("title", ""), usable.get("description", ""), usable.get("content", "")
+    )
+    scanned = {name: value[:SCAN_LIMIT] for name, value in usable.items()}
+    for name, value in scanned.items():
+        problems += _placeholder_problems(name, value)
+        problems += _trivia_problems(name, value)
+    if "content" in scanned:
+        problems += _generic_problems(scanned["content"])
+        if _copies_recalled(scanned["content"], recalled or ()):
             problems.append(_COPY_MESSAGE)
-    return problems
+    order = list(fields)
+    return sorted(problems, key=lambda p: order.index(p.split(":", 1)[0]))
 
 
 def check_item(title: str, description: str, content: str, recalled: Sequence[str] = ()) -> None:
