@@ -45,13 +45,15 @@ def machine_info(store: Any | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite_version,
         "sqlite_vec": vec_version,
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
 
 
 def print_machine(info: dict[str, Any]) -> None:
     print(
         f"machine: {info['cpu']}, {info['cores']} cores, {info['os']}, python {info['python']}, "
-        f"sqlite {info['sqlite']}, sqlite-vec {info.get('sqlite_vec') or 'absent'}"
+        f"sqlite {info['sqlite']}, sqlite-vec {info.get('sqlite_vec') or 'absent'}, "
+        f"load average {info.get('load_average')}"
     )
 
 

@@ -74,11 +74,15 @@ def load_tasks(path: Path) -> list[Task]:
             files = frozenset(raw.get("files") or [])
             tasks.append(
                 Task(
-                    row=n, instance_id=str(raw.get("instance_id", n)), repo=raw["repo"],
-                    problem=raw["problem_statement"], files=files,
-                    dirs=frozenset(posixpath.dirname(f) for f in files), resolved=raw.get("resolved"),
+                    row=n,
+                    instance_id=str(raw.get("instance_id", n)),
+                    repo=raw["repo"],
+                    problem=raw["problem_statement"],
+                    files=files,
+                    dirs=frozenset(posixpath.dirname(f) for f in files),
+                    resolved=raw.get("resolved"),
                     created_at=str(raw.get("created_at", "")),
-                )  # fmt: skip
+                )
             )
     return tasks
 
@@ -148,9 +152,12 @@ def _record_all(bank: Bank, tasks: list[Task], run: Run) -> dict[int, int]:
         for i, task in enumerate(tasks):
             outcome = "success" if task.resolved is None or task.resolved else "failure"
             result = bank.record(
-                task=task.problem, summary=f"Fixed by editing {', '.join(sorted(task.files)) or 'nothing'}.",
-                outcome=outcome, files=sorted(task.files), project=task.repo,
-            )  # fmt: skip
+                task=task.problem,
+                summary=f"Fixed by editing {', '.join(sorted(task.files)) or 'nothing'}.",
+                outcome=outcome,
+                files=sorted(task.files),
+                project=task.repo,
+            )
             row_of[result.trajectory_id] = i
     run.timing["record_total_s"] = ms[0] / 1000
     run.timing["record_per_task_ms"] = ms[0] / max(1, len(tasks))
@@ -171,11 +178,15 @@ def _recall_all(bank: Bank, tasks: list[Task], row_of: dict[int, int], run: Run)
         qvec = bank.embed_one(task.problem)  # embedded (and timed) once here; recall gets the cached vector
         embed_ms.append(bank.embedder.first_ms.get(task.problem, 0.0))
         with stopwatch() as ms:
-            result = bank.retriever.recall(task.problem, scope, DEPTH, exclude_trajectories=own, log_event=False)
+            result = bank.retriever.recall(
+                task.problem, scope, DEPTH, exclude_trajectories=own, log_event=False
+            )
         retrieval_ms.append(ms[0])
         run.rankings["rb-mcp recall"].append(_sources(result, row_of))
         partitions = [scope, GLOBAL] if scope and scope != GLOBAL else [GLOBAL]
-        kw = [row_of[t] for t, _ in bank.store.keyword("task_fts", task.problem, partitions, 50) if t not in own]
+        kw = [
+            row_of[t] for t, _ in bank.store.keyword("task_fts", task.problem, partitions, 50) if t not in own
+        ]
         vec = [row_of[t] for t, _ in bank.store.knn("task_vec", qvec, partitions, 50) if t not in own]
         fused = rrf(vec, kw)
         run.rankings["BM25 only"].append(kw[:DEPTH])
@@ -187,7 +198,9 @@ def _recall_all(bank: Bank, tasks: list[Task], row_of: dict[int, int], run: Run)
             run.guidance_chars[k].append(len(result.guidance))
     for seed in SEEDS:
         rng = random.Random(seed)
-        run.random_rankings.append([rng.sample(same_repo[i], len(same_repo[i]))[:DEPTH] for i in range(len(tasks))])
+        run.random_rankings.append(
+            [rng.sample(same_repo[i], len(same_repo[i]))[:DEPTH] for i in range(len(tasks))]
+        )
     run.timing["embed_ms"] = percentiles(embed_ms)
     run.timing["recall_without_embedding_ms"] = percentiles(retrieval_ms)
     run.timing["recall_total_s"] = (sum(embed_ms) + sum(retrieval_ms)) / 1000
@@ -232,9 +245,13 @@ def quality(tasks: list[Task], rankings: list[list[int]]) -> dict[str, Any]:
             first = next((r for r, g in enumerate(grades[:DEPTH]) if g >= 2), None)
             rr.append(0.0 if first is None else 1.0 / (first + 1))
     return {
-        "ndcg@5": _mean(ndcg), "hit@5": _mean(hit), "mrr": _mean(rr),
-        "queries_ndcg": len(ndcg), "queries_hit": len(hit), "queries_mrr": len(rr),
-    }  # fmt: skip
+        "ndcg@5": _mean(ndcg),
+        "hit@5": _mean(hit),
+        "mrr": _mean(rr),
+        "queries_ndcg": len(ndcg),
+        "queries_hit": len(hit),
+        "queries_mrr": len(rr),
+    }
 
 
 def sweep_row(tasks: list[Task], rankings: list[list[int]], k: int) -> dict[str, Any]:
@@ -254,11 +271,15 @@ def sweep_row(tasks: list[Task], rankings: list[list[int]], k: int) -> dict[str,
         if max(others) >= 2:
             useful.append(float(any(g >= 2 for g in grades)))
     return {
-        "k": k, "returned": _mean(returned), "mean_grade": _mean(top_grades),
+        "k": k,
+        "returned": _mean(returned),
+        "mean_grade": _mean(top_grades),
         "share_grade>=2": _mean([float(g >= 2) for g in top_grades]),
         "share_grade3": _mean([float(g == 3) for g in top_grades]),
-        "grade_at_rank_k": _mean(at_k), "hit@k": _mean(hits), "any_grade>=2@k": _mean(useful),
-    }  # fmt: skip
+        "grade_at_rank_k": _mean(at_k),
+        "hit@k": _mean(hits),
+        "any_grade>=2@k": _mean(useful),
+    }
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -295,16 +316,34 @@ def print_report(summary: dict[str, Any]) -> None:
         summary["systems"],
     )
     rows = [
-        [r["k"], r["returned"], r["mean_grade"], r["share_grade>=2"], r["share_grade3"], r["grade_at_rank_k"],
-         r["hit@k"], r["any_grade>=2@k"], r["guidance_tokens"]]
+        [
+            r["k"],
+            r["returned"],
+            r["mean_grade"],
+            r["share_grade>=2"],
+            r["share_grade3"],
+            r["grade_at_rank_k"],
+            r["hit@k"],
+            r["any_grade>=2@k"],
+            r["guidance_tokens"],
+        ]
         for r in summary["k_sweep"]
-    ]  # fmt: skip
+    ]
     print_table(
         "k sweep (rb-mcp recall with k; grades of the top k, queries with a same-repo past task)",
-        ["k", "returned", "mean grade", "grade>=2", "grade=3", "grade at rank k", "hit@k", "any>=2 in top k",
-         "guidance tokens"],
+        [
+            "k",
+            "returned",
+            "mean grade",
+            "grade>=2",
+            "grade=3",
+            "grade at rank k",
+            "hit@k",
+            "any>=2 in top k",
+            "guidance tokens",
+        ],
         rows,
-    )  # fmt: skip
+    )
     t = summary["timing"]
     print_table(
         "Timing",
@@ -312,12 +351,16 @@ def print_report(summary: dict[str, Any]) -> None:
         [
             ["record (per task, incl. embedding)", t["record_total_s"], t["record_per_task_ms"], None],
             ["embed query", None, t["embed_ms"]["p50"], t["embed_ms"]["p95"]],
-            ["recall without embedding", None, t["recall_without_embedding_ms"]["p50"],
-             t["recall_without_embedding_ms"]["p95"]],
+            [
+                "recall without embedding",
+                None,
+                t["recall_without_embedding_ms"]["p50"],
+                t["recall_without_embedding_ms"]["p95"],
+            ],
             ["recall all queries (embed + recall)", t["recall_total_s"], None, None],
         ],
         digits=2,
-    )  # fmt: skip
+    )
 
 
 def halves(tasks: list[Task], how: str) -> list[tuple[str, list[Task]]]:
@@ -332,7 +375,9 @@ def halves(tasks: list[Task], how: str) -> list[tuple[str, list[Task]]]:
 
 def main(argv: Sequence[str] | None = None, embedder_factory: Callable[[], Embedder] = FastEmbedder) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=Path, default=DEFAULT_TASKS, help="JSONL of tasks (see shared/eval/README.md)")
+    parser.add_argument(
+        "--tasks", type=Path, default=DEFAULT_TASKS, help="JSONL of tasks (see shared/eval/README.md)"
+    )
     parser.add_argument("--splits", default="parity,time", help="halves to rerun on: parity,time or none")
     parser.add_argument("--out", default="recall_quality.json", help="file name under benchmarks/results/")
     args = parser.parse_args(argv)

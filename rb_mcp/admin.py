@@ -10,6 +10,7 @@ from typing import Any
 from rb_mcp import __version__, migrations
 from rb_mcp.bank import Bank
 from rb_mcp.embed import FastEmbedder, check_default_model
+from rb_mcp.errors import StoreError
 from rb_mcp.models import Stats
 from rb_mcp.store import Store, driver_info, to_blob
 
@@ -41,38 +42,35 @@ def stats(bank: Bank) -> Stats:
 
 
 def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, str]], bool]:
-    """Checks as (name, status ok|warn|fail, detail); the bool says whether all essentials pass."""
+    """Checks as (name, status ok|warn|fail, detail); the bool says whether all essentials pass.
+
+    Degraded modes are warnings, not failures: without sqlite-vec search is exact numpy, and a
+    bank this user cannot write still answers recall.
+    """
     checks: list[tuple[str, str, str]] = []
     info = driver_info()
     checks.append(("python", "ok", f"{platform.python_version()} ({sys.executable})"))
     checks.append(("rb-mcp", "ok", __version__))
     checks.append(("sqlite driver", "ok", f"{info['driver']}, SQLite {info['sqlite_version']}"))
-    store = None
     try:
         store = Store.open(config.bank)
     except Exception as exc:
         checks.append(("bank", "fail", f"{config.bank}: {exc}"))
-    if store is not None:
-        if store.vec_version:
-            checks.append(("sqlite-vec", "ok", f"{store.vec_version} loaded through {store.driver}"))
-        else:
-            checks.append(("sqlite-vec", "warn", f"not loaded ({store.vec_error}); degraded mode: exact numpy search"))
-        fts = store.one("select sqlite_compileoption_used('ENABLE_FTS5')")[0]
-        checks.append(("fts5", "ok" if fts else "fail", "available" if fts else "SQLite lacks FTS5"))
-        checks.append(("bank", "ok", f"{store.path} (schema {store.schema_version} of {migrations.LATEST})"))
-        journal = store.one("pragma journal_mode")[0]
-        checks.append(("journal", "ok" if journal == "wal" else "warn", journal))
-        model, dim = store.vector_model()
-        if model and model != config.model:
-            checks.append(("bank model", "fail", f"bank uses {model}, config asks {config.model}: run rb-mcp reembed"))
-        else:
-            checks.append(("bank model", "ok", f"{model or '(unbound)'}{f' dim {dim}' if dim else ''}"))
-        problems = store.consistency_problems()
-        checks.append(("consistency", "fail" if problems else "ok", "; ".join(problems) or "rows and indexes agree"))
+        scratch = Store.open(":memory:")  # still say whether sqlite-vec and FTS5 work here
+        checks += _engine_checks(scratch)
+        scratch.close()
+    else:
+        checks += _engine_checks(store)
+        try:
+            _store_checks(store, config.model, checks)
+        except StoreError as exc:  # a damaged file can fail any query: report it, never crash
+            checks.append(("bank", "fail", str(exc)))
         store.close()
     if config.model == FastEmbedder().name:
         mc = check_default_model()
-        checks.append(("model file", "ok" if mc.detail == "ok" else "fail", f"{mc.onnx_path} sha256 {mc.detail}"))
+        checks.append(
+            ("model file", "ok" if mc.detail == "ok" else "fail", f"{mc.onnx_path} sha256 {mc.detail}")
+        )
     else:
         checks.append(("model file", "ok", f"{config.model} (fastembed catalog; needs hub access or cache)"))
     if load_model:
@@ -84,6 +82,48 @@ def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, s
             checks.append(("embedding", "fail", f"{exc}; recall falls back to keyword search only"))
     ok = all(status != "fail" for _, status, _ in checks)
     return checks, ok
+
+
+def _engine_checks(store: Store) -> list[tuple[str, str, str]]:
+    checks: list[tuple[str, str, str]] = []
+    # Search runs on rb-mcp's own index (rb_mcp.vindex); sqlite-vec only lets migration 2 drop the
+    # vec0 tables of a bank written before it, so a missing sqlite-vec is no degraded mode.
+    if store.vec_version:
+        checks.append(("sqlite-vec", "ok", f"{store.vec_version} loaded through {store.driver}"))
+    else:
+        checks.append(("sqlite-vec", "ok", f"not loaded ({store.vec_error}); not needed: vector search uses "
+                       "rb-mcp's own index (only upgrading a bank from before schema 2 needs it)"))  # fmt: skip
+    fts = store.one("select sqlite_compileoption_used('ENABLE_FTS5')")[0]
+    checks.append(("fts5", "ok" if fts else "fail", "available" if fts else "SQLite lacks FTS5"))
+    return checks
+
+
+def _store_checks(store: Store, wanted_model: str, checks: list[tuple[str, str, str]]) -> None:
+    """Append the bank's checks one by one, so those done before a failing query are kept."""
+    where = f"{store.path} (schema {store.schema_version} of {migrations.LATEST})"
+    if store.read_only:
+        checks.append(("bank", "warn", f"{where} is read-only for this user: recall works, recording fails"))
+    else:
+        checks.append(("bank", "ok", where))
+    journal = store.one("pragma journal_mode")[0]
+    checks.append(("journal", "ok" if journal == "wal" or store.read_only else "warn", journal))
+    try:
+        quick = [r[0] for r in store.query("pragma quick_check(5)")]
+        found = "; ".join(quick) + "; move the bank aside and restore a copy made with `rb-mcp backup`"
+    except StoreError as exc:  # a damaged b-tree can stop the check itself
+        quick, found = [], str(exc)
+    checks.append(("integrity", "ok", "quick_check ok") if quick == ["ok"] else ("integrity", "fail", found))
+    model, dim = store.vector_model()
+    if model and model != wanted_model:
+        checks.append(
+            ("bank model", "fail", f"bank uses {model}, config asks {wanted_model}: run rb-mcp reembed")
+        )
+    else:
+        checks.append(("bank model", "ok", f"{model or '(unbound)'}{f' dim {dim}' if dim else ''}"))
+    problems = store.consistency_problems()
+    checks.append(
+        ("consistency", "fail" if problems else "ok", "; ".join(problems) or "rows and indexes agree")
+    )
 
 
 def reembed(bank: Bank, model: str, progress: Any = None) -> dict[str, int]:
@@ -113,7 +153,9 @@ def reembed(bank: Bank, model: str, progress: Any = None) -> dict[str, int]:
         if store.has_vec:
             store._create_vec_tables(db, new.dim)
         db.executemany("update items set embedding = ? where id = ?", [(b, i) for i, b in item_vecs])
-        db.executemany("update trajectories set task_embedding = ? where id = ?", [(b, i) for i, b in task_vecs])
+        db.executemany(
+            "update trajectories set task_embedding = ? where id = ?", [(b, i) for i, b in task_vecs]
+        )
         for item_id, _ in item_vecs:
             store.index_item(db, item_id)
         for trajectory_id, _ in task_vecs:

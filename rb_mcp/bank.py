@@ -1,26 +1,27 @@
 """The ReasoningBank loop as plain functions: recall, record (judge -> distill -> consolidate), refine.
 
-No MCP here: the server and the CLI call these methods. The calling agent does the judging and
-distilling when no server-side model is configured: `record` then answers with the prompt to
-follow and keeps the trajectory pending until the agent's follow-up call brings the answer.
+No MCP here: the server and the CLI call these methods. Who judges and distills, in order: the
+agent when it sends a verdict or items (always wins); else the server-side model passed as `llm`
+(the client's model through sampling, or an endpoint; see `rb_mcp.distill`); else the agent again:
+`record` answers with the prompt to follow and keeps the trajectory pending until the agent's
+follow-up call (or `rb-mcp distill`) brings the answer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from rb_mcp import consolidate, distill, prompts
 from rb_mcp import items as item_ops
 from rb_mcp import project as projects
-from rb_mcp import prompts
 from rb_mcp.config import Config
 from rb_mcp.embed import Embedder, FastEmbedder
 from rb_mcp.errors import BankError, InputError
+from rb_mcp.llm import LLM
 from rb_mcp.models import (
-    AttemptView,
     ItemDraft,
     Kind,
     Outcome,
@@ -111,8 +112,13 @@ class Bank:
         return Trajectory(**data)
 
     def _check_recall_id(self, recall_id: int | None) -> None:
-        if recall_id is not None and self.store.one("select 1 from recall_events where id = ?", (recall_id,)) is None:
-            raise InputError(f"recall_id {recall_id} is unknown; pass the recall_id that recall_strategies returned")
+        if (
+            recall_id is not None
+            and self.store.one("select 1 from recall_events where id = ?", (recall_id,)) is None
+        ):
+            raise InputError(
+                f"recall_id {recall_id} is unknown; pass the recall_id that recall_strategies returned"
+            )
 
     def _insert_trajectory(
         self,
@@ -170,7 +176,8 @@ class Bank:
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self.store.transaction() as db:
             db.execute(
-                f"update trajectories set {sets}, updated_at = ? where id = ?", (*fields.values(), now(), trajectory_id)
+                f"update trajectories set {sets}, updated_at = ? where id = ?",
+                (*fields.values(), now(), trajectory_id),
             )
 
     # ---- recall ----------------------------------------------------------------------------
@@ -195,55 +202,163 @@ class Bank:
         recall_id: int | None = None,
         group_id: str | None = None,
         trajectory_id: int | None = None,
+        llm: LLM | None = None,
+        progress: distill.ProgressFn | None = None,
     ) -> RecordResult:
-        drafts = [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
+        drafts = (
+            [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
+        )
         if drafts is not None and len(drafts) > MAX_RECORD_ITEMS:
-            raise InputError(f"items holds {len(drafts)} items; send at most {MAX_RECORD_ITEMS}, the most transferable")
+            raise InputError(
+                f"items holds {len(drafts)} items; send at most {MAX_RECORD_ITEMS}, the most transferable"
+            )
         if trajectory_id is None:
-            trajectory_id = self._new_task(task, steps, summary, outcome, rationale, files, project, recall_id, group_id)
+            trajectory_id = self._new_task(
+                task, steps, summary, outcome, rationale, files, project, recall_id, group_id
+            )
         traj = self.trajectory(trajectory_id)
         if traj.role == "refine":
-            raise BankError(f"trajectory {trajectory_id} is a refinement note; record the final attempt instead")
+            raise BankError(
+                f"trajectory {trajectory_id} is a refinement note; record the final attempt instead"
+            )
         credited: list[int] = []
         if outcome is not None and traj.outcome is None:
-            self._update_trajectory(trajectory_id, outcome=outcome, rationale=redact(rationale or ""), status="pending_items")
-            credited = item_ops.credit(self.store, traj.recall_id, outcome)
+            credited = self._apply_verdict(traj, outcome, rationale or "")
             traj = self.trajectory(trajectory_id)
         elif outcome is not None and outcome != traj.outcome:
             raise InputError(
                 f"trajectory {trajectory_id} was already judged {traj.outcome}; record a new trajectory for a new attempt"
             )
+        note = ""
         if traj.outcome is None:
             if drafts:
-                raise InputError("items need a verdict first: pass outcome (success, failure or impossible) with them")
+                raise InputError(
+                    "items need a verdict first: pass outcome (success, failure or impossible) with them"
+                )
+            if llm is not None:
+                verdict, note = distill.judge(self, traj, llm)
+                distill.tick(progress, 1, 3, f"judged by {llm.name}" if verdict else "judging failed")
+                if verdict is not None:
+                    credited = self._apply_verdict(traj, verdict.outcome, verdict.rationale)
+                    traj = self.trajectory(trajectory_id)
+        if traj.outcome is None:
             return RecordResult(
                 trajectory_id=trajectory_id,
                 status="needs_verdict",
                 outcome=None,
-                next_step=f"Judge the trajectory: answer the prompt, then call record_trajectory(trajectory_id="
+                next_step=distill.because(note, "could not judge it")
+                + f"Judge the trajectory: answer the prompt, then call record_trajectory(trajectory_id="
                 f"{trajectory_id}, outcome=..., rationale=...).",
                 prompt=prompts.judge(traj.task, self._trajectory_text(traj), traj.files, trajectory_id),
             )
         if traj.status == "distilled" and drafts:
-            raise InputError(f"trajectory {trajectory_id} is already distilled; record a new trajectory instead")
+            raise InputError(
+                f"trajectory {trajectory_id} is already distilled; record a new trajectory instead"
+            )
+        if drafts is None and traj.status == "distilled":
+            return RecordResult(
+                trajectory_id=trajectory_id,
+                status="stored",
+                outcome=traj.outcome,
+                next_step="Nothing to do: this trajectory is already distilled.",
+            )
+        if drafts is None and llm is not None:
+            drafts, note = distill.extract(self, traj, llm, MAX_RECORD_ITEMS)
+            distill.tick(
+                progress, 2, 3, f"distilled by {llm.name}" if drafts is not None else "distilling failed"
+            )
+            if drafts is not None:
+                return self._distill_by_model(traj, drafts, credited, llm, progress)
         if drafts is None:
-            if traj.status == "distilled":
-                return RecordResult(
-                    trajectory_id=trajectory_id,
-                    status="stored",
-                    outcome=traj.outcome,
-                    next_step="Nothing to do: this trajectory is already distilled.",
-                )
             return RecordResult(
                 trajectory_id=trajectory_id,
                 status="needs_items",
                 outcome=traj.outcome,
                 credited=credited,
-                next_step=f"Distill memory items: answer the prompt, then call record_trajectory(trajectory_id="
+                next_step=distill.because(note, f"judged it {traj.outcome} but could not distill it")
+                + f"Distill memory items: answer the prompt, then call record_trajectory(trajectory_id="
                 f"{trajectory_id}, items=[...]).",
-                prompt=prompts.extract(traj.outcome, traj.task, self._trajectory_text(traj), traj.files, trajectory_id),
+                prompt=prompts.extract(
+                    traj.outcome, traj.task, self._trajectory_text(traj), traj.files, trajectory_id
+                ),
             )
         return self._distill(traj, drafts, credited)
+
+    def _apply_verdict(self, traj: Trajectory, outcome: Outcome, rationale: str) -> list[int]:
+        # Only the first verdict counts: a model answer that arrives late (a sampling job, a drain running
+        # alongside) must not reopen a trajectory someone else already judged or distilled.
+        with self.store.transaction() as db:
+            cur = db.execute(
+                "update trajectories set outcome = ?, rationale = ?, status = 'pending_items', updated_at = ? "
+                "where id = ? and outcome is null",
+                (outcome, redact(rationale), now(), traj.id),
+            )
+        if cur.rowcount == 0:
+            return []
+        return item_ops.credit(self.store, traj.recall_id, outcome)
+
+    def judge_with(self, traj: Trajectory, llm: LLM) -> Outcome | None:
+        """Judge a pending trajectory with the server-side model; None when the model could not."""
+        verdict, _ = distill.judge(self, traj, llm)
+        if verdict is None:
+            return None
+        self._apply_verdict(traj, verdict.outcome, verdict.rationale)
+        return verdict.outcome
+
+    def _distill_by_model(self, traj, drafts, credited, llm: LLM, progress) -> RecordResult:
+        if (
+            self.trajectory(traj.id).status == "distilled"
+        ):  # distilled by someone else while the model thought
+            return RecordResult(
+                trajectory_id=traj.id, status="stored", outcome=traj.outcome, credited=credited,
+                next_step="Nothing to do: this trajectory is already distilled.",
+            )  # fmt: skip
+        result = self._distill(traj, drafts, credited)
+        result.stored = consolidate.new_items(self, result.stored, llm)
+        distill.tick(progress, 3, 3, "consolidated")
+        result.next_step = (
+            f"Done: {llm.name} distilled {len(result.stored)} memory item(s) from this {traj.outcome} trajectory; "
+            "nothing else to do."
+            + (" Some drafts failed the quality gate; see rejected." if result.rejected else "")
+        )
+        return result
+
+    # ---- refine (memory-aware test-time scaling lives in rb_mcp.refine) -----------------------
+    def refine(
+        self,
+        task: str,
+        attempt: str,
+        mode: str,
+        group_id: str | None = None,
+        iteration: int | None = None,
+        outcome: Outcome | None = None,
+        items: Sequence[ItemDraft | dict[str, Any]] | None = None,
+        project: str | None = None,
+        llm: LLM | None = None,
+        progress: distill.ProgressFn | None = None,
+    ) -> RefineResult:
+        from rb_mcp import refine
+
+        return refine.refine(
+            self, task, attempt, mode, group_id, iteration, outcome, items, project, llm, progress
+        )
+
+    def contrast_with(
+        self, task: str, group_id: str, scope: str | None, llm: LLM, progress=None
+    ) -> RefineResult:
+        from rb_mcp import refine
+
+        return refine.contrast_with(self, task, group_id, scope, llm, progress)
+
+    def distill_pending(
+        self,
+        llm: LLM,
+        limit: int | None = None,
+        progress: distill.ProgressFn | None = None,
+        sweep: bool = False,
+    ) -> distill.DrainReport:
+        """Drain the queue: pending trajectories and attempt groups ready for a contrast."""
+        return distill.drain(self, llm, limit=limit, progress=progress, sweep=sweep)
 
     def _new_task(self, task, steps, summary, outcome, rationale, files, project, recall_id, group_id) -> int:
         if not task or not task.strip():
@@ -294,16 +409,20 @@ class Bank:
             stored=stored,
             rejected=rejected,
             credited=credited,
-            next_step="Done: the memory is stored." if not rejected else "Stored what passed; see rejected for the rest.",
+            next_step="Done: the memory is stored."
+            if not rejected
+            else "Stored what passed; see rejected for the rest.",
         )
 
-    def _trajectory_text(self, traj: Trajectory) -> str:
+    def _trajectory_text(self, traj: Trajectory, note_chars: int = 800) -> str:
         text = steps_text(traj.steps, traj.summary)
         if traj.group_id:
             notes = self._group_notes(traj.group_id)
             if notes:
-                text += "\n\nINTERMEDIATE NOTES FROM REFINEMENT (signals too, even if not in the final result):\n"
-                text += "\n".join(f"- iteration {i}: {n[:800]}" for i, n in notes)
+                text += (
+                    "\n\nINTERMEDIATE NOTES FROM REFINEMENT (signals too, even if not in the final result):\n"
+                )
+                text += "\n".join(f"- iteration {i}: {n[:note_chars]}" for i, n in notes)
         return text
 
     def _group_notes(self, group_id: str) -> list[tuple[int, str]]:
@@ -312,143 +431,6 @@ class Bank:
             (group_id,),
         )
         return [(r[0] or 0, steps_text(coerce_steps(json.loads(r[1])), "")) for r in rows]
-
-    # ---- refine ----------------------------------------------------------------------------
-    def refine(
-        self,
-        task: str,
-        attempt: str,
-        mode: str,
-        group_id: str | None = None,
-        iteration: int | None = None,
-        outcome: Outcome | None = None,
-        items: Sequence[ItemDraft | dict[str, Any]] | None = None,
-        project: str | None = None,
-    ) -> RefineResult:
-        if not task or not task.strip():
-            raise InputError("task is empty; pass the task the attempts are for")
-        drafts = [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
-        scope = self.scope_of(project)
-        if mode == "sequential":
-            return self._refine_sequential(task, attempt, group_id, iteration, drafts, scope)
-        if mode == "parallel":
-            return self._refine_parallel(task, attempt, group_id, outcome, drafts, scope)
-        raise InputError(f"mode {mode!r} is unknown; use 'sequential' or 'parallel'")
-
-    def _refine_sequential(self, task, attempt, group_id, iteration, drafts, scope) -> RefineResult:
-        if not attempt or not attempt.strip():
-            raise InputError("attempt is empty; pass your current attempt (with what you corrected at the top)")
-        if drafts is not None and len(drafts) > MAX_RECORD_ITEMS:
-            raise InputError(f"items holds {len(drafts)} notes; send at most {MAX_RECORD_ITEMS}")
-        group_id = group_id or f"g-{secrets.token_hex(6)}"
-        previous = self._group_notes(group_id)
-        if iteration is None:
-            iteration = max((i for i, _ in previous), default=0) + 1
-        trajectory_id = self._insert_trajectory(
-            task=task, project=scope, steps=[Step(action=attempt)], summary="", outcome=None, rationale="",
-            files=[], status="signal", role="refine", group_id=group_id, iteration=iteration,
-        )  # fmt: skip
-        stored, rejected = [], []
-        if drafts:
-            accepted, rejected = item_ops.gate_drafts(drafts, [])
-            if accepted:
-                self.ready_vectors()
-            stored = item_ops.store_items(
-                self.store, self.embedder, accepted, default_kind="note", scope=scope or GLOBAL,
-                sources=[trajectory_id], files=[], dedupe_threshold=self.config.dedupe_threshold,
-            )  # fmt: skip
-        pitfalls = self.retriever.recall(task, scope, 3, ["pitfall", "note", "strategy"], log_event=False).items
-        lessons = [f"{h.title}: {h.content}" for h in pitfalls]
-        return RefineResult(
-            group_id=group_id,
-            mode="sequential",
-            status="check",
-            iteration=iteration,
-            trajectory_id=trajectory_id,
-            next_step=f"Run the self-check, correct the attempt, then call refine_attempt again with group_id="
-            f"{group_id!r} (or record_trajectory with group_id when done).",
-            prompt=prompts.refine_check(task, attempt, iteration, previous, lessons),
-            pitfalls=pitfalls,
-            stored=stored,
-            rejected=rejected,
-        )
-
-    def _refine_parallel(self, task, attempt, group_id, outcome, drafts, scope) -> RefineResult:
-        if not group_id:
-            raise InputError("parallel mode needs group_id: use one id for all attempts of this task")
-        if attempt and attempt.strip():
-            self._insert_attempt(task, attempt, group_id, outcome, scope)
-        views = self._attempts(group_id)
-        judged = [v for v in views if v.outcome is not None]
-        if drafts is not None:
-            return self._store_contrast(group_id, views, drafts, scope)
-        if len(judged) < 2:
-            return RefineResult(
-                group_id=group_id, mode="parallel", status="needs_verdicts", attempts=views,
-                next_step="Record more attempts of this task with the same group_id and an outcome each; the "
-                "self-contrast prompt comes once two or more attempts have verdicts.",
-            )  # fmt: skip
-        texts = [(v.trajectory_id, v.outcome, v.excerpt) for v in judged]
-        return RefineResult(
-            group_id=group_id, mode="parallel", status="contrast", attempts=views,
-            next_step=f"Answer the self-contrast prompt, then call refine_attempt(mode='parallel', group_id="
-            f"{group_id!r}, items=[...]).",
-            prompt=prompts.contrast(task, texts, group_id),
-        )  # fmt: skip
-
-    def _insert_attempt(self, task, attempt, group_id, outcome, scope) -> int:
-        n = self.store.one("select count(*) from trajectories where group_id = ? and role != 'refine'", (group_id,))[0]
-        return self._insert_trajectory(
-            task=task, project=scope, steps=[Step(action=attempt)], summary="", outcome=outcome, rationale="",
-            files=[], status="pending_items" if outcome else "pending_verdict", role="attempt",
-            group_id=group_id, iteration=n + 1,
-        )  # fmt: skip
-
-    def _attempts(self, group_id: str) -> list[AttemptView]:
-        rows = self.store.query(
-            "select id, iteration, outcome, summary, steps from trajectories where group_id = ? and role != 'refine' "
-            "order by id",
-            (group_id,),
-        )
-        return [
-            AttemptView(
-                trajectory_id=r[0], iteration=r[1], outcome=r[2],
-                excerpt=steps_text(coerce_steps(json.loads(r[4])), r[3])[:4000],
-            )  # fmt: skip
-            for r in rows
-        ]
-
-    def _store_contrast(self, group_id, views, drafts, scope) -> RefineResult:
-        if len(drafts) > MAX_CONTRAST_ITEMS:
-            raise InputError(f"items holds {len(drafts)} items; send at most {MAX_CONTRAST_ITEMS} from the contrast")
-        judged = [v for v in views if v.outcome is not None]
-        if len(judged) < 2:
-            raise InputError("contrast items need two or more judged attempts in this group; record them first")
-        accepted, rejected = item_ops.gate_drafts(drafts, [])
-        if drafts and not accepted:
-            raise InputError(
-                "no contrast item was stored; fix these and send the items again:\n"
-                + "\n".join(f"item {r.index + 1} ({r.title!r}): " + "; ".join(r.problems) for r in rejected)
-            )
-        if accepted:
-            self.ready_vectors()
-        any_success = any(v.outcome == "success" for v in judged)
-        stored = item_ops.store_items(
-            self.store, self.embedder, accepted, default_kind="strategy" if any_success else "pitfall",
-            scope=scope or GLOBAL, sources=[v.trajectory_id for v in judged], files=[],
-            dedupe_threshold=self.config.dedupe_threshold,
-        )  # fmt: skip
-        with self.store.transaction() as db:
-            db.execute("update groups set contrasted_at = ? where group_id = ?", (now(), group_id))
-            marks = ",".join("?" * len(judged))
-            db.execute(
-                f"update trajectories set status = 'distilled', updated_at = ? where id in ({marks})",
-                (now(), *[v.trajectory_id for v in judged]),
-            )
-        return RefineResult(
-            group_id=group_id, mode="parallel", status="stored", attempts=views, stored=stored, rejected=rejected,
-            next_step="Done: the contrast items are stored and linked to every attempt.",
-        )  # fmt: skip
 
 
 def redact_step(step: Step) -> dict[str, str]:

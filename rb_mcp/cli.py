@@ -42,7 +42,9 @@ class Progress:
         if self.tty:
             width = 30
             filled = int(width * self.done / self.total)
-            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
+            sys.stderr.write(
+                f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+            )
             sys.stderr.flush()
 
     def close(self) -> None:
@@ -52,7 +54,9 @@ class Progress:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = Config.from_env(args.bank)
-    logging.basicConfig(level=config.log_level, stream=sys.stderr, format="rb-mcp %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=config.log_level, stream=sys.stderr, format="rb-mcp %(levelname)s %(name)s: %(message)s"
+    )
     from rb_mcp.server import build_server
 
     build_server(config).run()
@@ -119,7 +123,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not found:
         print("no memory items")
     for item in found:
-        print(f"#{item.id:<5} {item.kind:<8} {item.scope[:28]:<28} +{item.helped}/-{item.harmed} x{item.strength}  {item.title}")
+        print(
+            f"#{item.id:<5} {item.kind:<8} {item.scope[:28]:<28} +{item.helped}/-{item.harmed} x{item.strength}  {item.title}"
+        )
     return 0
 
 
@@ -132,7 +138,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise RbError(f"no memory item {args.id}; see `rb-mcp list`")
         data = found[args.id].model_dump(mode="json")
         data["history"] = history(bank.store, args.id)
-        data["sources"] = [r[0] for r in bank.store.query("select trajectory_id from item_sources where item_id = ?", (args.id,))]
+        data["sources"] = [
+            r[0]
+            for r in bank.store.query("select trajectory_id from item_sources where item_id = ?", (args.id,))
+        ]
     _out(data)
     return 0
 
@@ -219,6 +228,38 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_distill(args: argparse.Namespace) -> int:
+    from rb_mcp.bank import Bank
+    from rb_mcp.llm import http_from_config
+
+    if args.limit is not None and args.limit < 1:
+        raise RbError("--limit must be 1 or more")
+    config = Config.from_env(args.bank)
+    llm = http_from_config(config)
+    if llm is None:
+        raise RbError(
+            "no server-side model: set RB_MCP_LLM_BASE_URL (an OpenAI-compatible endpoint, e.g. "
+            "http://127.0.0.1:11434/v1) and RB_MCP_LLM_MODEL; pending trajectories stay queued until then"
+        )
+    logging.basicConfig(
+        level=config.log_level, stream=sys.stderr, format="rb-mcp %(levelname)s %(name)s: %(message)s"
+    )
+    bar = Progress(0, "distilling")
+
+    def progress(done: float, total: float, _message: str) -> None:
+        bar.total = max(int(total), 1)
+        bar(int(done) - bar.done)
+
+    with Bank(config) as bank:
+        report = bank.distill_pending(llm, args.limit, progress, sweep=args.consolidate)
+    bar.close()
+    _out(report.model_dump(mode="json"))
+    if report.stopped:
+        print(f"rb-mcp: stopped early: {report.stopped}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     with _bank(args) as bank:
         bank.store.backup(args.target)
@@ -243,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("serve", cmd_serve, "run the MCP server over stdio (what MCP clients start)")
-    p = add("demo", cmd_demo, "record -> recall -> refine against a throwaway bank, through a real MCP client")
+    p = add(
+        "demo", cmd_demo, "record -> recall -> refine against a throwaway bank, through a real MCP client"
+    )
     p.add_argument("--keep", action="store_true", help="keep the throwaway bank and print its path")
     p = add("recall", cmd_recall, "recall memory items for a task")
     p.add_argument("task")
@@ -257,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary")
     p.add_argument("--outcome", choices=["success", "failure", "impossible"])
     p.add_argument("--rationale")
-    p.add_argument("--items", metavar="FILE", help="JSON list of items ({title, description, content}); - for stdin")
+    p.add_argument(
+        "--items", metavar="FILE", help="JSON list of items ({title, description, content}); - for stdin"
+    )
     p.add_argument("--file", action="append", help="a file the work touched (repeatable)")
     p.add_argument("--project")
     p.add_argument("--recall-id", type=int)
@@ -287,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("reembed", cmd_reembed, "switch the bank to another embedding model (re-embeds everything)")
     p.add_argument("--model", required=True)
+    p = add("distill", cmd_distill, "judge and distill the queued trajectories with the configured endpoint")
+    p.add_argument("--limit", type=int, help="at most this many trajectories")
+    p.add_argument(
+        "--consolidate",
+        action="store_true",
+        help="also let the model settle near-duplicate item pairs it has not seen",
+    )
     p = add("backup", cmd_backup, "online copy of the bank with SQLite's backup API")
     p.add_argument("target")
     return parser

@@ -47,9 +47,57 @@ SETTINGS: dict[str, Setting] = {
         "Cosine at or above which a new item is merged into an existing one instead of added.",
     ),
     "preload": Setting(
-        "RB_MCP_PRELOAD", "1", "Load the embedding model in the background right after start (0 = on first use)."
+        "RB_MCP_PRELOAD",
+        "1",
+        "Load the embedding model in the background right after start (0 = on first use).",
     ),
     "log_level": Setting("RB_MCP_LOG_LEVEL", "WARNING", "Log level of the server (logs go to stderr)."),
+    "sampling": Setting(
+        "RB_MCP_SAMPLING",
+        "auto",
+        "auto: judge and distill with the client's model when the client declares MCP sampling; off: never.",
+    ),
+    "sampling_timeout": Setting(
+        "RB_MCP_SAMPLING_TIMEOUT",
+        "300",
+        "Seconds to wait for the client's model to answer one sampling request.",
+    ),
+    "llm_base_url": Setting(
+        "RB_MCP_LLM_BASE_URL",
+        "(none)",
+        "OpenAI-compatible endpoint for server-side judging and distilling, e.g. http://127.0.0.1:11434/v1.",
+    ),
+    "llm_model": Setting(
+        "RB_MCP_LLM_MODEL", "(none)", "Model name sent to that endpoint (required with it)."
+    ),
+    "llm_api_key": Setting(
+        "RB_MCP_LLM_API_KEY",
+        "(none)",
+        "Bearer key for that endpoint; never logged, stored or shown in errors.",
+    ),
+    "llm_timeout": Setting(
+        "RB_MCP_LLM_TIMEOUT", "60", "Seconds before one request to the endpoint times out."
+    ),
+    "llm_retries": Setting(
+        "RB_MCP_LLM_RETRIES",
+        "2",
+        "Retries (with backoff) after a timeout, a 429 or a 5xx answer from the endpoint.",
+    ),
+    "llm_max_tokens": Setting(
+        "RB_MCP_LLM_MAX_TOKENS", "1500", "Upper bound on the tokens of one model answer."
+    ),
+    "llm_check_turns": Setting(
+        "RB_MCP_LLM_CHECK_TURNS",
+        "2",
+        "Review passes the server's model makes over a sequential refine_attempt (the check, then 'check again'); "
+        "0 = leave the self-check to the agent.",
+    ),
+    "llm_merge_floor": Setting(
+        "RB_MCP_LLM_MERGE_FLOOR",
+        "0.75",
+        "Cosine from which (up to the dedupe threshold) the server's model decides merge / keep both / replace "
+        "for a new item and its nearest neighbour; 1 = off.",
+    ),
 }
 
 
@@ -79,6 +127,23 @@ def _env_int(name: str, default: int, lo: int, hi: int) -> int:
     return int(value)
 
 
+def _env_url(name: str) -> str:
+    raw = (os.environ.get(name) or "").strip().rstrip("/")
+    if raw and not raw.lower().startswith(("http://", "https://")):
+        # Not echoed: a URL can carry credentials.
+        raise InputError(f"{name} must start with http:// or https:// (e.g. http://127.0.0.1:11434/v1)")
+    return raw
+
+
+def _env_switch(name: str) -> bool:
+    raw = (os.environ.get(name) or "auto").strip().lower()
+    if raw in ("auto", "on", "1", "true", "yes"):
+        return True
+    if raw in ("off", "0", "false", "no"):
+        return False
+    raise InputError(f"{name}={raw!r} is not understood; set it to auto or off")
+
+
 @dataclass(frozen=True)
 class Config:
     bank: Path = field(default_factory=default_bank_path)
@@ -90,6 +155,17 @@ class Config:
     dedupe_threshold: float = 0.88
     preload: bool = True
     log_level: str = "WARNING"
+    sampling: bool = True
+    sampling_timeout: float = 300.0
+    llm_base_url: str = ""
+    llm_model: str = ""
+    # repr=False keeps the key out of any log line or traceback that prints the config.
+    llm_api_key: str = field(default="", repr=False)
+    llm_timeout: float = 60.0
+    llm_retries: int = 2
+    llm_max_tokens: int = 1500
+    llm_check_turns: int = 2
+    llm_merge_floor: float = 0.75
 
     @classmethod
     def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:
@@ -104,5 +180,14 @@ class Config:
             dedupe_threshold=_env_float("RB_MCP_DEDUPE_THRESHOLD", 0.88, 0.5, 1.0),
             preload=os.environ.get("RB_MCP_PRELOAD", "1") not in ("0", "false", "no", "off"),
             log_level=(os.environ.get("RB_MCP_LOG_LEVEL") or "WARNING").upper(),
+            sampling=_env_switch("RB_MCP_SAMPLING"),
+            sampling_timeout=_env_float("RB_MCP_SAMPLING_TIMEOUT", 300.0, 1.0, 3600.0),
+            llm_base_url=_env_url("RB_MCP_LLM_BASE_URL"),
+            llm_model=(os.environ.get("RB_MCP_LLM_MODEL") or "").strip(),
+            llm_api_key=(os.environ.get("RB_MCP_LLM_API_KEY") or "").strip(),
+            llm_timeout=_env_float("RB_MCP_LLM_TIMEOUT", 60.0, 0.1, 3600.0),
+            llm_retries=_env_int("RB_MCP_LLM_RETRIES", 2, 0, 10),
+            llm_max_tokens=_env_int("RB_MCP_LLM_MAX_TOKENS", 1500, 64, 32000),
+            llm_check_turns=_env_int("RB_MCP_LLM_CHECK_TURNS", 2, 0, 5),
+            llm_merge_floor=_env_float("RB_MCP_LLM_MERGE_FLOOR", 0.75, 0.0, 1.0),
         )
-

@@ -1,13 +1,16 @@
 """Numbered, append-only schema migrations, each applied in one transaction and recorded.
 
-Never edit a migration that has shipped: add the next one. The vec0 tables are not here because
-their dimension depends on the embedding model; `store.Store.ensure_vectors` creates them.
+Never edit a migration that has shipped: add the next one. The vector index tables hold 1-bit
+codes whose width follows the embedding model, so their schema does not depend on it (see
+`rb_mcp.vindex`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from rb_mcp.errors import SchemaError
 
 Migration = tuple[int, str, Callable[[Any], None]]
 
@@ -125,8 +128,48 @@ def m001_initial(db: Any) -> None:
     )
 
 
+def m002_binary_vector_index(db: Any) -> None:
+    """Replace the float vec0 tables by plain tables of sign codes, an append-only change log and
+    chunked snapshots (the in-memory index of `rb_mcp.vindex` is rebuilt from them)."""
+    from rb_mcp.vindex import code_of
+
+    for name in ("item_vec", "task_vec"):
+        row = db.execute("select sql from sqlite_master where name = ?", (name,)).fetchone()
+        if row is None:
+            continue
+        try:
+            db.execute(f"drop table {name}")
+        except Exception as exc:  # a vec0 table cannot be dropped without its module
+            raise SchemaError(
+                f"this bank's old vector tables need sqlite-vec to be upgraded ({exc}); install it "
+                "(pip install sqlite-vec) and open the bank once"
+            ) from exc
+    _run(
+        db,
+        """
+        create table item_vec (item_id integer primary key, scope text not null, code blob not null);
+        create table task_vec (trajectory_id integer primary key, project text not null, code blob not null);
+        create table vec_changes (seq integer primary key autoincrement, tbl text not null, row_id integer not null);
+        create table vec_snapshot (
+            tbl text not null, part text not null, chunk integer not null, seq integer not null,
+            ids blob not null, codes blob not null, primary key (tbl, part, chunk)
+        );
+        """,
+    )
+    items = db.execute(
+        "select id, scope, embedding from items where status = 'active' and embedding is not null"
+    ).fetchall()
+    db.executemany("insert into item_vec values (?, ?, ?)", [(i, s, code_of(e)) for i, s, e in items])
+    tasks = db.execute(
+        "select id, coalesce(project, 'global'), task_embedding from trajectories "
+        "where role != 'refine' and task_embedding is not null"
+    ).fetchall()
+    db.executemany("insert into task_vec values (?, ?, ?)", [(i, p, code_of(e)) for i, p, e in tasks])
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
+    (2, "binary_vector_index", m002_binary_vector_index),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -1,10 +1,15 @@
 """Hybrid retrieval: memory items by vector and keyword, and past tasks by query-to-query similarity.
 
-Four ranked lists are fused with reciprocal rank fusion (RRF): item vectors, item keywords (BM25),
-and past tasks (vector and keyword), which vote for the items distilled from them. A similarity
-floor drops what is merely the least-bad match, credit from past verdicts nudges the order, and
-items of the caller's project come before global ones. Past trajectories that have no distilled
-items yet come back as episodes: their task, verdict and the files they touched.
+Past tasks are ranked by three lists fused with reciprocal rank fusion (RRF): task vectors, task
+keywords (BM25 over the task text and the files it touched) and a files list (BM25 over the files
+column alone, with the files and modules the new task names as phrases). A coding task is about
+code: past work that touched the files this task points at is the most related past work, and
+the whole-text similarity of two issue reports alone often misses it. Items are ranked by their
+own vectors and keywords fused with the votes of the past tasks they were distilled from.
+
+A similarity floor drops what is merely the least-bad match, credit from past verdicts nudges the
+order, and items of the caller's project come before global ones. Past trajectories that have no
+distilled items yet come back as episodes: their task, verdict and the files they touched.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rb_mcp.fts import fts_query
 from rb_mcp.items import embeddings_of, get_items
 from rb_mcp.models import Episode, Kind, Provenance, RecallHit, RecallResult
-from rb_mcp.store import GLOBAL, from_blob, now
+from rb_mcp.store import GLOBAL, Store, from_blob, now
 
 if TYPE_CHECKING:
     from rb_mcp.bank import Bank
@@ -46,7 +52,7 @@ class Retriever:
         self.bank = bank
 
     @property
-    def store(self):
+    def store(self) -> Store:
         return self.bank.store
 
     def recall(
@@ -65,9 +71,11 @@ class Retriever:
         pool = max(50, 8 * k)
         excluded = set(exclude_trajectories)
 
-        task_vec = [(t, s) for t, s in self.store.knn("task_vec", qvec, partitions, pool) if t not in excluded]
-        task_kw = [t for t, _ in self.store.keyword("task_fts", task, partitions, pool) if t not in excluded]
-        task_scores = rrf([t for t, _ in task_vec], task_kw)
+        task_vec = [
+            (t, s) for t, s in self.store.knn("task_vec", qvec, partitions, pool) if t not in excluded
+        ]
+        task_kw, task_files = self._task_keywords(task, partitions, pool, excluded)
+        task_scores = rrf([t for t, _ in task_vec], task_kw, task_files)
         task_sims = self._task_sims(list(task_scores), qvec)
 
         item_vec = self.store.knn("item_vec", qvec, partitions, pool)
@@ -76,20 +84,54 @@ class Retriever:
         fused = rrf([i for i, _ in item_vec], item_kw, [i for i, _ in via_task])
 
         hits = self._hits(fused, qvec, item_vec, item_kw, dict(via_task), task_sims, excluded, kinds, scope)
-        eps = self._episodes(task_scores, task_sims, k) if episodes else []
+        eps = self._episodes(task_scores, task_sims, set(task_files), k) if episodes else []
         hits, eps, guidance, truncated = self._budget(hits[:k], eps, scope)
         recall_id = self._log(task, scope, k, hits) if log_event else 0
         if log_event and (hits or eps):
             guidance += f"\nWhen the task is done, call record_trajectory with recall_id={recall_id}."
         return RecallResult(
-            recall_id=recall_id, project=scope, items=hits, episodes=eps, guidance=guidance, truncated=truncated
+            recall_id=recall_id,
+            project=scope,
+            items=hits,
+            episodes=eps,
+            guidance=guidance,
+            truncated=truncated,
         )
+
+    def _task_keywords(
+        self, task: str, partitions: Sequence[str], limit: int, excluded: set[int]
+    ) -> tuple[list[int], list[int]]:
+        """Past tasks by BM25 over their text and files, and by BM25 over their files alone.
+
+        Both rankings come from one FTS5 match (a quarter dearer than the keyword search alone,
+        where a second match would double it). The first weighs the files twice as much as the
+        text, as `Store.keyword` does; the second is past work on the files and modules this task
+        names, or whose file names share its words.
+        """
+        match = fts_query(task)
+        if not match or not partitions:
+            return [], []
+        marks = ",".join("?" * len(partitions))
+        rows = self.store.query(
+            "with m as (select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, bm25(task_fts, 0.0, 1.0) as rf "
+            "from task_fts f join trajectories t on t.id = f.rowid "
+            f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks})) "
+            "select * from (select id, 0, r from m order by r limit ?) "
+            "union all select * from (select id, 1, rf from m where rf < 0 order by rf limit ?)",
+            (match, *partitions, limit, limit),
+        )
+        ranked = sorted(rows, key=lambda row: row[2])
+        by_text = [int(i) for i, files_only, _ in ranked if not files_only and i not in excluded]
+        by_files = [int(i) for i, files_only, _ in ranked if files_only and i not in excluded]
+        return by_text, by_files
 
     def _task_sims(self, trajectory_ids: list[int], qvec: np.ndarray) -> dict[int, float]:
         if not trajectory_ids:
             return {}
         marks = ",".join("?" * len(trajectory_ids))
-        rows = self.store.query(f"select id, task_embedding from trajectories where id in ({marks})", trajectory_ids)
+        rows = self.store.query(
+            f"select id, task_embedding from trajectories where id in ({marks})", trajectory_ids
+        )
         return {r[0]: float(v @ qvec) for r in rows if (v := from_blob(r[1])) is not None}
 
     def _items_of_tasks(self, ranked_tasks: list[int], excluded: set[int]) -> list[tuple[int, int]]:
@@ -116,12 +158,28 @@ class Retriever:
                 seen.pop(item_id, None)
         return list(seen.items())
 
-    def _hits(self, fused, qvec, item_vec, item_kw, via_task, task_sims, excluded, kinds, scope) -> list[RecallHit]:
+    def _hits(
+        self,
+        fused: dict[int, float],
+        qvec: np.ndarray,
+        item_vec: list[tuple[int, float]],
+        item_kw: list[int],
+        via_task: dict[int, int],
+        task_sims: dict[int, float],
+        excluded: set[int],
+        kinds: Sequence[Kind] | None,
+        scope: str | None,
+    ) -> list[RecallHit]:
         if not fused:
             return []
         if excluded:
             marks = ",".join("?" * len(excluded))
-            own = {r[0] for r in self.store.query(f"select item_id from item_sources where trajectory_id in ({marks})", tuple(excluded))}
+            own = {
+                r[0]
+                for r in self.store.query(
+                    f"select item_id from item_sources where trajectory_id in ({marks})", tuple(excluded)
+                )
+            }
             fused = {i: s for i, s in fused.items() if i not in own}
         found = get_items(self.store, list(fused))
         vectors = embeddings_of(self.store, list(found))
@@ -137,17 +195,31 @@ class Retriever:
             sim = max(sim_item, task_sims.get(source, -1.0) if source else -1.0)
             if sim < floor:
                 continue
-            matched = [name for name, ok in (("vector", item_id in vec_ids), ("keyword", item_id in kw_ids),
-                                             ("task", source is not None)) if ok]  # fmt: skip
+            matched = [
+                name
+                for name, ok in (
+                    ("vector", item_id in vec_ids),
+                    ("keyword", item_id in kw_ids),
+                    ("task", source is not None),
+                )
+                if ok
+            ]
             prov = self._provenance(item.trajectory_id)
             hits.append(
                 RecallHit(
-                    id=item.id, title=item.title, description=item.description, content=item.content,
-                    kind=item.kind, scope=item.scope,
+                    id=item.id,
+                    title=item.title,
+                    description=item.description,
+                    content=item.content,
+                    kind=item.kind,
+                    scope=item.scope,
                     score=round(base * credit_factor(item.helped, item.harmed, item.strength) * 1000, 4),
-                    similarity=round(sim, 4), matched_by=matched, helped=item.helped, harmed=item.harmed,
+                    similarity=round(sim, 4),
+                    matched_by=matched,
+                    helped=item.helped,
+                    harmed=item.harmed,
                     provenance=prov,
-                )  # fmt: skip
+                )
             )
         hits.sort(key=lambda h: (h.scope != scope, -h.score))
         return hits
@@ -161,9 +233,19 @@ class Retriever:
         task = row[0] if len(row[0]) <= 200 else row[0][:197] + "..."
         return Provenance(trajectory_id=trajectory_id, task=task, outcome=row[1])
 
-    def _episodes(self, task_scores: dict[int, float], task_sims: dict[int, float], k: int) -> list[Episode]:
-        ids = [t for t in sorted(task_scores, key=lambda t: -task_scores[t])
-               if task_sims.get(t, -1.0) >= self.bank.config.min_score]  # fmt: skip
+    def _episodes(
+        self, task_scores: dict[int, float], task_sims: dict[int, float], vouched: set[int], k: int
+    ) -> list[Episode]:
+        # The floor is a cosine between two whole issue reports, which separates related from
+        # unrelated work poorly (tracebacks, code and boilerplate dilute it). A past task that
+        # touched files this task names or shares words with is kept below the floor: it is not
+        # merely the least-bad vector match.
+        floor = self.bank.config.min_score
+        ids = [
+            t
+            for t in sorted(task_scores, key=lambda t: -task_scores[t])
+            if task_sims.get(t, -1.0) >= floor or t in vouched
+        ]
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
@@ -179,15 +261,22 @@ class Retriever:
                 _, task, outcome, files, project = by_id[t]
                 out.append(
                     Episode(
-                        trajectory_id=t, task=task, outcome=outcome, files=json.loads(files), project=project,
-                        similarity=round(task_sims[t], 4), score=round(task_scores[t] * 1000, 4),
-                    )  # fmt: skip
+                        trajectory_id=t,
+                        task=task,
+                        outcome=outcome,
+                        files=json.loads(files),
+                        project=project,
+                        similarity=round(task_sims[t], 4),
+                        score=round(task_scores[t] * 1000, 4),
+                    )
                 )
             if len(out) >= k:
                 break
         return out
 
-    def _budget(self, hits: list[RecallHit], eps: list[Episode], scope: str | None):
+    def _budget(
+        self, hits: list[RecallHit], eps: list[Episode], scope: str | None
+    ) -> tuple[list[RecallHit], list[Episode], str, bool]:
         """Build the guidance text, keeping whole items until the token budget is spent."""
         budget = self.bank.config.token_budget * CHARS_PER_TOKEN
         kept_hits: list[RecallHit] = []
@@ -207,7 +296,9 @@ class Retriever:
         episode_lines: list[str] = []
         for ep in eps:
             first = " ".join(ep.task.split())[:240]
-            line = f"- [{ep.outcome or 'unjudged'}] {first}" + (f" (files: {', '.join(ep.files[:6])})" if ep.files else "")
+            line = f"- [{ep.outcome or 'unjudged'}] {first}" + (
+                f" (files: {', '.join(ep.files[:6])})" if ep.files else ""
+            )
             if used + len(line) > budget:
                 truncated = True
                 break
@@ -216,7 +307,12 @@ class Retriever:
             episode_lines.append(line)
         if not kept_hits and not kept_eps:
             where = f"project {scope!r} or global" if scope and scope != GLOBAL else "the global scope"
-            return [], [], f"No stored memory matches this task in {where}. Work it out, then record the trajectory.", truncated
+            return (
+                [],
+                [],
+                f"No stored memory matches this task in {where}. Work it out, then record the trajectory.",
+                truncated,
+            )
         parts = ["Memory from past tasks (rb-mcp). Apply what fits this task; ignore what does not."]
         if strategies:
             parts.append("Strategies that worked before:\n" + "\n".join(strategies))

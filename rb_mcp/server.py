@@ -1,8 +1,10 @@
-"""MCP wiring only: the three tools, resources for browsing the bank, prompts for the loop.
+"""MCP wiring only: the tools, resources for browsing the bank, prompts for the loop.
 
 Every tool is a thin adapter: validate arguments (the SDK does it from the annotations), run the
 `Bank` method in a worker thread (embedding and SQLite are blocking), turn `RbError` into a tool
-error whose message tells the model what to fix.
+error whose message tells the model what to fix. When a server-side model is available (the
+client declares sampling, or RB_MCP_LLM_BASE_URL is set), the method runs as a `sampling.Job`
+instead, so the client's model can be asked mid-call and progress reaches the client.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from rb_mcp import __version__
+from rb_mcp import __version__, sampling
 from rb_mcp import items as item_ops
 from rb_mcp.bank import Bank
 from rb_mcp.config import Config
+from rb_mcp.distill import DrainReport, ProgressFn, queue_report
 from rb_mcp.errors import RbError
+from rb_mcp.llm import LLM, ChainLLM, http_from_config
 from rb_mcp.models import (
     MAX_ATTEMPT,
     MAX_FILES,
@@ -53,7 +58,8 @@ pitfalls learned from failures. Use it in a loop:
 2. When stuck or retrying, call refine_attempt (mode="sequential") with your current attempt for a
    memory-guided self-check; for several attempts of one task use mode="parallel" with one group_id.
 3. When the task ends, success or failure, call record_trajectory with the task, what you did and
-   the outcome, passing the recall_id you got. Follow its prompt to distill up to 3 lessons.
+   the outcome, passing the recall_id you got. If it answers with a prompt, follow it to distill up
+   to 3 lessons; when the server has a model of its own it judges and distills in the same call.
 Failures are worth recording: they become the pitfalls that save the next task."""
 
 Project = Annotated[
@@ -99,6 +105,31 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
         except (RbError, ValidationError) as exc:
             raise _tool_error(exc) from exc
 
+    http = http_from_config(config)
+
+    async def run_with_model(
+        ctx: Context, op: Callable[[Bank, LLM | None, ProgressFn | None], T]
+    ) -> T | InputRequiredResult:
+        """Run `op` with the server-side models this call can use (sampling first, then the endpoint);
+        without any, exactly as `run` does. A retried call (2026-07-28 sampling) resumes its job."""
+        bank = state.get("bank")
+        if bank is None:
+            raise ToolError("the bank is not open yet; retry in a moment")
+        try:
+            if ctx.request_state:
+                return await sampling.pump(sampling.resume(ctx.request_state, ctx.input_responses), ctx)
+            usable, modern = sampling.can_sample(ctx) if config.sampling else (False, False)
+            if not usable and http is None:
+                return await anyio.to_thread.run_sync(lambda: op(bank, None, None))
+
+            def body(job: sampling.Job) -> T:
+                backends: list[LLM] = [sampling.SamplingLLM(job)] if usable else []
+                return op(bank, ChainLLM(backends + ([http] if http else [])), job.progress)
+
+            return await sampling.pump(sampling.start(body, modern, config.sampling_timeout), ctx)
+        except (RbError, ValidationError) as exc:
+            raise _tool_error(exc) from exc
+
     app = MCPServer("rb-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
 
     @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
@@ -131,13 +162,20 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
         """
         result = await run(Bank.recall, task, project, k, kinds)
         text = f"{result.guidance}\n\n(recall_id={result.recall_id}, items={len(result.items)}, episodes={len(result.episodes)})"
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json"))
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
+        )
 
     @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
     async def record_trajectory(
+        ctx: Context,
         task: Annotated[
             str | None,
-            Field(None, max_length=MAX_TASK, description="The task that was worked on. Required unless trajectory_id is given."),
+            Field(
+                None,
+                max_length=MAX_TASK,
+                description="The task that was worked on. Required unless trajectory_id is given.",
+            ),
         ] = None,
         steps: Annotated[
             list[StepIn] | None,
@@ -149,7 +187,12 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
             ),
         ] = None,
         summary: Annotated[
-            str | None, Field(None, max_length=MAX_SUMMARY, description="A summary of the trajectory (instead of or besides steps).")
+            str | None,
+            Field(
+                None,
+                max_length=MAX_SUMMARY,
+                description="A summary of the trajectory (instead of or besides steps).",
+            ),
         ] = None,
         outcome: Annotated[
             Outcome | None,
@@ -160,7 +203,8 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
             ),
         ] = None,
         rationale: Annotated[
-            str | None, Field(None, max_length=2000, description="One or two sentences of evidence for the verdict.")
+            str | None,
+            Field(None, max_length=2000, description="One or two sentences of evidence for the verdict."),
         ] = None,
         items: Annotated[
             list[ItemDraft] | None,
@@ -180,33 +224,56 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
         ] = None,
         group_id: Annotated[
             str | None,
-            Field(None, max_length=MAX_ID, description="Attempt group (same id for attempts of one task; see refine_attempt)."),
+            Field(
+                None,
+                max_length=MAX_ID,
+                description="Attempt group (same id for attempts of one task; see refine_attempt).",
+            ),
         ] = None,
         trajectory_id: Annotated[
             int | None,
-            Field(None, ge=1, description="Answer a pending prompt: the trajectory_id a previous call returned."),
+            Field(
+                None, ge=1, description="Answer a pending prompt: the trajectory_id a previous call returned."
+            ),
         ] = None,
-    ) -> Annotated[CallToolResult, RecordResult]:
+    ) -> Annotated[CallToolResult, RecordResult] | InputRequiredResult:
         """Record a finished task (success or failure) so future tasks learn from it.
 
         Call this when a task ends, whatever the result. Three ways to use it:
         - One call: task + steps (or summary) + outcome + items (your distilled lessons).
-        - Without outcome: you get a judge prompt and a trajectory_id; answer with
+        - Without outcome: the server judges it with its own model when it has one (your client's
+          model through sampling, or a configured endpoint) and distills it in the same call
+          (status "stored"). Otherwise you get a judge prompt and a trajectory_id; answer with
           record_trajectory(trajectory_id=..., outcome=..., rationale=...).
-        - Without items: you get an extraction prompt (why it worked / why it failed); answer with
+        - Without items: likewise, the server's model distills them, or you get an extraction
+          prompt (why it worked / why it failed); answer with
           record_trajectory(trajectory_id=..., items=[{title, description, content}, ...]).
-        Items must be transferable lessons: no ids, hashes, absolute paths or secrets (secrets are
-        redacted anyway). Near-duplicates strengthen an existing memory instead of adding a copy.
+        Your own outcome and items always take precedence over the server's model. Items must be
+        transferable lessons: no ids, hashes, absolute paths or secrets (secrets are redacted
+        anyway). Near-duplicates strengthen an existing memory instead of adding a copy.
         """
-        result = await run(
-            Bank.record, task=task, steps=steps, summary=summary, outcome=outcome, rationale=rationale, items=items,
-            files=files, project=project, recall_id=recall_id, group_id=group_id, trajectory_id=trajectory_id,
-        )  # fmt: skip
-        return CallToolResult(content=[TextContent(type="text", text=_record_text(result))], structured_content=result.model_dump(mode="json"))
+
+        def op(bank: Bank, llm: LLM | None, progress: ProgressFn | None) -> RecordResult:
+            return bank.record(
+                task=task, steps=steps, summary=summary, outcome=outcome, rationale=rationale, items=items,
+                files=files, project=project, recall_id=recall_id, group_id=group_id, trajectory_id=trajectory_id,
+                llm=llm, progress=progress,
+            )  # fmt: skip
+
+        result = await run_with_model(ctx, op)
+        if isinstance(result, InputRequiredResult):
+            return result
+        return CallToolResult(
+            content=[TextContent(type="text", text=_record_text(result))],
+            structured_content=result.model_dump(mode="json"),
+        )
 
     @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
     async def refine_attempt(
-        task: Annotated[str, Field(min_length=1, max_length=MAX_TASK, description="The task being attempted.")],
+        ctx: Context,
+        task: Annotated[
+            str, Field(min_length=1, max_length=MAX_TASK, description="The task being attempted.")
+        ],
         attempt: Annotated[
             str,
             Field(
@@ -225,9 +292,15 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
         ],
         group_id: Annotated[
             str | None,
-            Field(None, max_length=MAX_ID, description="Same id for every attempt/iteration of this task. Sequential mode makes one if omitted; parallel needs it."),
+            Field(
+                None,
+                max_length=MAX_ID,
+                description="Same id for every attempt/iteration of this task. Sequential mode makes one if omitted; parallel needs it.",
+            ),
         ] = None,
-        iteration: Annotated[int | None, Field(None, ge=1, le=1000, description="Refinement step number (sequential).")] = None,
+        iteration: Annotated[
+            int | None, Field(None, ge=1, le=1000, description="Refinement step number (sequential).")
+        ] = None,
         outcome: Annotated[
             Outcome | None, Field(None, description="Parallel mode: the verdict of this attempt.")
         ] = None,
@@ -240,29 +313,87 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
             ),
         ] = None,
         project: Project = None,
-    ) -> Annotated[CallToolResult, RefineResult]:
+    ) -> Annotated[CallToolResult, RefineResult] | InputRequiredResult:
         """Memory-aware test-time scaling: use when stuck, retrying, or trying several approaches.
 
         Sequential (self-refinement): send your current attempt; get a self-check built from the
-        pitfalls memory holds for this task and from your earlier iterations. Your attempt notes are
-        kept as learning signals. Call again after each correction with the same group_id.
+        pitfalls memory holds for this task and from your earlier iterations (when the server has a
+        model, that model runs the check and you get its review). Your attempt notes are kept as
+        learning signals. Call again after each correction with the same group_id.
         Parallel (self-contrast): record each attempt of one task with the same group_id and its
         outcome. When two or more have verdicts you get a contrast prompt (what the successes share,
         where the failures diverged); answer with refine_attempt(mode="parallel", group_id=...,
-        items=[...]) to store up to 5 lessons linked to every attempt.
+        items=[...]) to store up to 5 lessons linked to every attempt. When the server has a model,
+        it judges attempts sent without an outcome, runs the contrast itself, stores the lessons and
+        names the best attempt, all in the same call.
         """
-        result = await run(
-            Bank.refine, task=task, attempt=attempt, mode=mode, group_id=group_id, iteration=iteration,
-            outcome=outcome, items=items, project=project,
-        )  # fmt: skip
+
+        def op(bank: Bank, llm: LLM | None, progress: ProgressFn | None) -> RefineResult:
+            return bank.refine(
+                task=task, attempt=attempt, mode=mode, group_id=group_id, iteration=iteration, outcome=outcome,
+                items=items, project=project, llm=llm, progress=progress,
+            )  # fmt: skip
+
+        result = await run_with_model(ctx, op)
+        if isinstance(result, InputRequiredResult):
+            return result
         text = result.next_step + (f"\n\n{result.prompt}" if result.prompt else "")
         if result.stored:
             text += "\n\nStored: " + ", ".join(f"#{s.id} {s.title} ({s.action})" for s in result.stored)
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json"))
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
+        )
+
+    @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True))
+    async def distill_pending(
+        ctx: Context,
+        limit: Annotated[
+            int,
+            Field(
+                5, ge=1, le=50, description="At most this many pending trajectories in this call (default 5)."
+            ),
+        ] = 5,
+    ) -> Annotated[CallToolResult, DrainReport] | InputRequiredResult:
+        """Judge and distill recorded trajectories that are still waiting for a verdict or lessons.
+
+        Trajectories recorded while no model was available (or whose prompts were never answered)
+        wait in the bank. Call this when the user asks to catch up on memory, or when
+        record_trajectory said a trajectory stays queued. The server's model (your client's model
+        through sampling, or a configured endpoint) judges and distills them, oldest first, and
+        contrasts attempt groups that are ready. Without a server-side model it lists what waits,
+        so you can answer each with record_trajectory(trajectory_id=...). Reports progress.
+        """
+
+        def op(bank: Bank, llm: LLM | None, progress: ProgressFn | None) -> DrainReport:
+            if llm is None:
+                return queue_report(
+                    bank,
+                    "no server-side model: the client offers no sampling and RB_MCP_LLM_BASE_URL is unset",
+                )
+            return bank.distill_pending(llm, limit, progress)
+
+        result = await run_with_model(ctx, op)
+        if isinstance(result, InputRequiredResult):
+            return result
+        return CallToolResult(
+            content=[TextContent(type="text", text=_drain_text(result))],
+            structured_content=result.model_dump(mode="json"),
+        )
 
     _register_resources(app, state)
     _register_prompts(app)
     return app
+
+
+def _drain_text(report: DrainReport) -> str:
+    if report.stopped and not report.backend:
+        ids = ", ".join(map(str, report.remaining_ids)) or "none"
+        return f"{report.stopped}. {report.remaining} trajectories wait (ids: {ids}); answer each with record_trajectory(trajectory_id=...)."
+    text = (
+        f"{report.backend}: judged {report.judged}, distilled {report.distilled}, contrasted {report.contrasted} "
+        f"group(s), stored {report.stored} item(s); {report.failed} failed, {report.remaining} still pending."
+    )
+    return text + (f" Stopped early: {report.stopped}" if report.stopped else "")
 
 
 def _record_text(result: RecordResult) -> str:
@@ -292,7 +423,9 @@ def _register_resources(app: MCPServer, state: dict[str, Bank]) -> None:
     @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")
     def recent_items() -> str:
         """The 25 most recently updated active memory items."""
-        rows = bank().store.query(f"select {item_ops.ITEM_COLUMNS} from items where status = 'active' order by updated_at desc limit 25")
+        rows = bank().store.query(
+            f"select {item_ops.ITEM_COLUMNS} from items where status = 'active' order by updated_at desc limit 25"
+        )
         return json.dumps([item_ops.row_to_item(r).model_dump(mode="json") for r in rows], indent=1)
 
     @app.resource("rb://items/{item_id}", name="item", mime_type="application/json")
@@ -305,7 +438,12 @@ def _register_resources(app: MCPServer, state: dict[str, Bank]) -> None:
             raise ResourceError(f"no memory item {item_id}")
         data = found[int(item_id)].model_dump(mode="json")
         data["history"] = item_ops.history(bank().store, int(item_id))
-        data["sources"] = [r[0] for r in bank().store.query("select trajectory_id from item_sources where item_id = ?", (int(item_id),))]
+        data["sources"] = [
+            r[0]
+            for r in bank().store.query(
+                "select trajectory_id from item_sources where item_id = ?", (int(item_id),)
+            )
+        ]
         return json.dumps(data, indent=1)
 
     @app.resource("rb://stats", name="stats", mime_type="application/json")
@@ -327,7 +465,9 @@ def _register_prompts(app: MCPServer) -> None:
             "failure or impossible) and the recall_id, and follow its prompt to distill up to 3 lessons."
         )
 
-    @app.prompt(name="record-task", description="Record what just happened as a trajectory and distill lessons.")
+    @app.prompt(
+        name="record-task", description="Record what just happened as a trajectory and distill lessons."
+    )
     def record_task(task: str) -> str:
         return (
             f"The task '{task}' has ended. Call record_trajectory with the task, the main steps you took with "

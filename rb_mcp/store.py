@@ -7,7 +7,10 @@ Connection discipline: one connection per `Store`, shared by the threads of one 
 serialised by `self.lock`. SQLite connections are not safe for concurrent use from two threads,
 and one writer per process is all WAL allows anyway; other processes are handled by WAL, a busy
 timeout and `BEGIN IMMEDIATE` (which takes the write lock up front, so two writers never
-deadlock on a read-to-write upgrade).
+deadlock on a read-to-write upgrade). Long reads that must see one moment (`snapshot`, used by
+export) get a read-only connection of their own, so they never hold up this process's writers.
+Faults end as `StoreError` with advice: locked, read-only (such a bank opens read-only), full,
+damaged (after which nothing more is written), newer schema (`SchemaError`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rb_mcp import migrations
+from rb_mcp import migrations, vindex
 from rb_mcp.errors import SchemaError, StoreError
 from rb_mcp.fts import fts_query
 
@@ -79,6 +83,24 @@ def from_blob(blob: bytes | None) -> np.ndarray | None:
     return None if blob is None else np.frombuffer(blob, dtype=np.float32)
 
 
+def _connect(mod: Any, path: Path, mode: str) -> Any:
+    """A connection in autocommit mode (transactions are explicit) shared by the process's threads."""
+    target, uri = str(path), False
+    if mode != "rw":
+        query = "?mode=ro&immutable=1" if mode == "immutable" else "?mode=ro"
+        target, uri = path.resolve().as_uri() + query, True
+    return mod.connect(
+        target, uri=uri, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+
+
+def _cannot_write(path: Path) -> bool:
+    """The bank exists and this process may not write it or create its -wal/-shm files."""
+    if str(path) == ":memory:" or not path.is_file():
+        return False
+    return not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK)
+
+
 def _is_busy(exc: Exception) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -87,6 +109,8 @@ def _is_busy(exc: Exception) -> bool:
 class Store:
     """One bank file. Open with `Store.open(path)`; close with `close()`."""
 
+    _vindex: vindex.VectorIndex | None = None  # built on the first vector search
+
     def __init__(self, path: Path, db: Any, driver: str, vec_version: str | None, vec_error: str | None):
         self.path = path
         self.db = db
@@ -94,25 +118,55 @@ class Store:
         self.vec_version = vec_version
         self.vec_error = vec_error
         self.lock = threading.RLock()
+        self.mode = "rw"  # "ro" or "immutable" when the file cannot be written (see `open`)
+        self.damaged: str | None = None  # set once SQLite reports a malformed file: no more writes
 
     # ---- opening ---------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path) -> Store:
         path = Path(path).expanduser()
+        try:
+            return cls._open(path, "rw")
+        except StoreError as exc:
+            if not _cannot_write(path):
+                raise
+            first = exc
+        # A bank this user may read but not write (permissions, read-only media, a shared copy)
+        # opens read-only, so recall keeps working; each write then fails with the read-only advice.
+        # `immutable` is the last resort for a WAL bank whose -shm file cannot be created.
+        for mode in ("ro", "immutable"):
+            try:
+                store = cls._open(path, mode)
+            except StoreError:
+                continue
+            log.warning("the bank at %s cannot be written by this process: opened read-only", path)
+            return store
+        raise first
+
+    @classmethod
+    def _open(cls, path: Path, mode: str) -> Store:
         mod, name = _driver()
         try:
-            if str(path) != ":memory:":
+            if mode == "rw" and str(path) != ":memory:":
                 path.parent.mkdir(parents=True, exist_ok=True)
-            db = mod.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+            db = _connect(mod, path, mode)
         except (OSError, mod.Error) as exc:
-            raise StoreError(f"cannot open the bank at {path}: {exc}; check the path and its permissions") from exc
+            raise StoreError(
+                f"cannot open the bank at {path}: {exc}; check the path and its permissions"
+            ) from exc
         vec_version, vec_error = _load_vec(db)
         store = cls(path, db, name, vec_version, vec_error)
+        store.mode = mode
         try:
             store._configure()
             store._migrate()
         except mod.DatabaseError as exc:
             db.close()
+            low = str(exc).lower()
+            if _is_busy(exc) or "readonly" in low or "full" in low or "unable to open" in low:
+                # locked, read-only, a full disk or a missing -shm: the file itself may be fine,
+                # so never advise moving it aside
+                raise store._translate(exc) from exc
             raise StoreError(
                 f"the bank at {path} is not a readable rb-mcp database ({exc}); move it aside or restore a backup"
             ) from exc
@@ -121,19 +175,31 @@ class Store:
             raise
         return store
 
+    @property
+    def read_only(self) -> bool:
+        return self.mode != "rw"
+
     def _configure(self) -> None:
         self.db.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
         self.db.execute("pragma foreign_keys = on")
+        if self.read_only:
+            return
         mode = self.db.execute("pragma journal_mode = wal").fetchone()[0]
         if mode.lower() != "wal" and str(self.path) != ":memory:":
             log.warning("journal_mode is %s, not WAL (read-only directory?)", mode)
         self.db.execute("pragma synchronous = normal")
 
+    def _applied_migrations(self, db: Any) -> set[int]:
+        found = db.execute("select 1 from sqlite_master where type = 'table' and name = '_migrations'")
+        if found.fetchone() is None:
+            return set()
+        return {row[0] for row in db.execute("select id from _migrations")}
+
     def _migrate(self) -> None:
-        self.db.execute(
-            "create table if not exists _migrations (id integer primary key, name text not null, applied_at text not null)"
-        )
-        applied = {row[0] for row in self.db.execute("select id from _migrations")}
+        # Read first and write only when something is missing, so an up-to-date bank opens on a
+        # read-only file. Several processes may open a fresh bank at once (IDE windows starting
+        # together): each migration re-checks inside its write transaction, so exactly one applies it.
+        applied = self._applied_migrations(self.db)
         newest = max(applied, default=0)
         if newest > migrations.LATEST:
             raise SchemaError(
@@ -144,11 +210,19 @@ class Store:
             if number in applied:
                 continue
             with self.transaction() as db:
+                db.execute(
+                    "create table if not exists _migrations "
+                    "(id integer primary key, name text not null, applied_at text not null)"
+                )
+                if number in self._applied_migrations(db):
+                    continue
                 apply(db)
                 db.execute("insert into _migrations values (?, ?, ?)", (number, name, now()))
             log.info("applied migration %03d_%s", number, name)
 
     def close(self) -> None:
+        if self._vindex is not None:
+            self._vindex.close()
         with self.lock:
             with contextlib.suppress(Exception):
                 self.db.execute("pragma optimize")
@@ -161,20 +235,37 @@ class Store:
     # ---- transactions ----------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
-        """BEGIN IMMEDIATE ... COMMIT, retried while another process holds the write lock."""
+        """BEGIN IMMEDIATE ... COMMIT, retried while another process holds the write lock.
+
+        SQLite errors raised inside the block (disk full, read-only file, damaged page) roll the
+        transaction back and leave as `StoreError` with advice, never as a bare driver error.
+        """
+        errors = _driver()[0].Error
+        if self.damaged:
+            # Writing into a file SQLite found malformed can spread the damage: refuse, keep reads.
+            raise StoreError(self.damaged)
         with self.lock:
+            # busy_timeout already waits inside each BEGIN; the retries cover the busy answers SQLite
+            # gives without waiting (WAL recovery, snapshot races), and the deadline bounds the total.
+            deadline = time.monotonic() + 2 * BUSY_TIMEOUT_MS / 1000
             for attempt in range(_RETRIES):
                 try:
                     self.db.execute("begin immediate")
                     break
                 except Exception as exc:
-                    if not _is_busy(exc) or attempt == _RETRIES - 1:
+                    if not _is_busy(exc) or attempt == _RETRIES - 1 or time.monotonic() > deadline:
                         raise self._translate(exc) from exc
                     time.sleep(0.05 * 2**attempt)
             try:
                 yield self.db
-            except BaseException:
-                self.db.execute("rollback")
+            except BaseException as exc:
+                # SQLite may already have rolled back by itself (SQLITE_FULL does): a second
+                # rollback would raise and hide the real error.
+                if self.db.in_transaction:
+                    with contextlib.suppress(Exception):
+                        self.db.execute("rollback")
+                if isinstance(exc, errors):
+                    raise self._translate(exc) from exc
                 raise
             try:
                 self.db.execute("commit")
@@ -193,7 +284,11 @@ class Store:
         if _is_busy(exc):
             return StoreError(f"the bank at {self.path} stayed locked by another process; retry in a moment")
         if "malformed" in low or "not a database" in low:
-            return StoreError(f"the bank at {self.path} is damaged ({text}); restore a backup (rb-mcp backup)")
+            self.damaged = (
+                f"the bank at {self.path} is damaged ({text}); nothing more is written to it: move it aside "
+                "and restore a copy made with `rb-mcp backup` (or export what still reads with `rb-mcp export`)"
+            )
+            return StoreError(self.damaged)
         return StoreError(f"bank error: {text}")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -225,36 +320,26 @@ class Store:
         return model, int(dim) if dim else None
 
     def ensure_vectors(self, model: str, dim: int) -> None:
-        """Bind the bank to an embedding model (first use) and make sure the vec0 tables exist."""
+        """Bind the bank to an embedding model on first use; a bank never mixes two models."""
         current, _ = self.vector_model()
         if current is not None and current != model:
             raise StoreError(
                 f"the bank's vectors come from model {current!r}, not {model!r}; run `rb-mcp reembed --model "
                 f"{model}` to switch, or unset RB_MCP_MODEL"
             )
-        with self.transaction() as db:
-            if current is None:
+        if current is None:
+            with self.transaction() as db:
                 self.set_meta(db, "embed_model", model)
                 self.set_meta(db, "embed_dim", str(dim))
-            if self.has_vec:
-                self._create_vec_tables(db, dim)
 
     def _create_vec_tables(self, db: Any, dim: int) -> None:
-        db.execute(
-            "create virtual table if not exists item_vec using vec0("
-            f"item_id integer primary key, scope text partition key, embedding float[{dim}] distance_metric=cosine)"
-        )
-        db.execute(
-            "create virtual table if not exists task_vec using vec0(trajectory_id integer primary key, "
-            f"project text partition key, embedding float[{dim}] distance_metric=cosine)"
-        )
+        """Nothing to do: migration 2 creates the index tables, whose codes fit any dimension."""
 
     def vec_tables_exist(self) -> bool:
         return self.one("select 1 from sqlite_master where name = 'item_vec'") is not None
 
     def drop_vectors(self, db: Any) -> None:
-        db.execute("drop table if exists item_vec")
-        db.execute("drop table if exists task_vec")
+        vindex.reset(db)
         db.execute("delete from meta where key in ('embed_model', 'embed_dim')")
 
     # ---- index maintenance (always called inside the row's transaction) --------------------
@@ -273,15 +358,12 @@ class Store:
             "insert into item_fts (rowid, title, description, content, tags, files) values (?, ?, ?, ?, ?, ?)",
             (item_id, title, description, content, tags_text, files_text),
         )
-        if embedding is not None and self.has_vec and self.vec_tables_exist():
-            db.execute(
-                "insert into item_vec (item_id, scope, embedding) values (?, ?, ?)", (item_id, scope, embedding)
-            )
+        if embedding is not None:
+            vindex.write_code(db, vindex.TABLES["item_vec"], item_id, scope, embedding)
 
     def unindex_item(self, db: Any, item_id: int) -> None:
         db.execute("delete from item_fts where rowid = ?", (item_id,))
-        if self.has_vec and self.vec_tables_exist():
-            db.execute("delete from item_vec where item_id = ?", (item_id,))
+        vindex.delete_code(db, vindex.TABLES["item_vec"], item_id)
 
     def index_task(self, db: Any, trajectory_id: int) -> None:
         row = db.execute(
@@ -295,38 +377,54 @@ class Store:
             "insert into task_fts (rowid, task, files) values (?, ?, ?)",
             (trajectory_id, task, " ".join(json.loads(files))),
         )
-        if embedding is not None and self.has_vec and self.vec_tables_exist():
-            db.execute(
-                "insert into task_vec (trajectory_id, project, embedding) values (?, ?, ?)",
-                (trajectory_id, project or GLOBAL, embedding),
-            )
+        if embedding is not None:
+            vindex.write_code(db, vindex.TABLES["task_vec"], trajectory_id, project or GLOBAL, embedding)
 
     def unindex_task(self, db: Any, trajectory_id: int) -> None:
         db.execute("delete from task_fts where rowid = ?", (trajectory_id,))
-        if self.has_vec and self.vec_tables_exist():
-            db.execute("delete from task_vec where trajectory_id = ?", (trajectory_id,))
+        vindex.delete_code(db, vindex.TABLES["task_vec"], trajectory_id)
 
     # ---- search ----------------------------------------------------------------------------
     def knn(self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """Nearest neighbours by cosine *similarity*, best first, within the given partitions."""
+        """Nearest neighbours by cosine *similarity*, best first, within the given partitions.
+
+        The in-memory binary index (`rb_mcp.vindex`) finds candidates and reranks them exactly;
+        it needs no SQLite extension. An in-memory bank (tests, `doctor`) is searched exactly.
+        """
         if not partitions:
             return []
-        key, part = ("item_id", "scope") if table == "item_vec" else ("trajectory_id", "project")
-        blob = to_blob(vec)
-        if self.has_vec and self.vec_tables_exist():
-            marks = ",".join("?" * len(partitions))
-            rows = self.query(
-                f"select {key}, distance from {table} where embedding match ? and k = ? and {part} in ({marks})",
-                (blob, k, *partitions),
-            )
-            hits = [(int(i), 1.0 - float(d)) for i, d in rows]
-        else:
-            hits = self._knn_numpy(table, vec, partitions, k)
-        hits.sort(key=lambda h: -h[1])
-        return hits[:k]
+        index = self.vector_index()
+        if index is None:
+            return self._knn_numpy(table, vec, partitions, k)
+        try:
+            # A snapshot write from inside our own write transaction would wait on ourselves.
+            return index.search(table, vec, partitions, k, may_write=not self.db.in_transaction)
+        except _driver()[0].Error as exc:
+            raise self._translate(exc) from exc
+
+    def warm_vectors(self) -> None:
+        """Load the vector index now (from its snapshot), so the first recall does not pay for it."""
+        index = self.vector_index()
+        if index is not None:
+            with index.lock:
+                index.sync()
+
+    def vector_index(self) -> vindex.VectorIndex | None:
+        """This bank's vector index (created on first use); None for an in-memory bank."""
+        if str(self.path) == ":memory:":
+            return None
+        with self.lock:
+            if self._vindex is None:
+                mod, _ = _driver()
+                # A connection of its own: the index must only ever see committed rows.
+                self._vindex = vindex.VectorIndex(
+                    lambda: _connect(mod, self.path, self.mode), writable=not self.read_only
+                )
+            return self._vindex
 
     def _knn_numpy(self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
-        # Degraded mode without sqlite-vec: exact cosine over the stored float vectors.
+        # Exact cosine over the stored float vectors: the reference the fast path is measured
+        # against, and the search of in-memory banks.
         marks = ",".join("?" * len(partitions))
         if table == "item_vec":
             sql = f"select id, embedding from items where status = 'active' and embedding is not null and scope in ({marks})"
@@ -372,31 +470,93 @@ class Store:
             ("tasks without FTS row", "select id from trajectories where role != 'refine' and id not in (select rowid from task_fts)"),
             ("task FTS rows without trajectory", "select rowid from task_fts where rowid not in (select id from trajectories)"),
         ]
-        if self.has_vec and self.vec_tables_exist():
-            checks += [
-                ("items without vector", "select id from items where status = 'active' and embedding is not null and id not in (select item_id from item_vec)"),
-                ("vectors without active item", "select item_id from item_vec where item_id not in (select id from items where status = 'active')"),
-                ("tasks without vector", "select id from trajectories where role != 'refine' and task_embedding is not null and id not in (select trajectory_id from task_vec)"),
-                ("task vectors without trajectory", "select trajectory_id from task_vec where trajectory_id not in (select id from trajectories)"),
-            ]
+        checks += [
+            ("items without vector", "select id from items where status = 'active' and embedding is not null and id not in (select item_id from item_vec)"),
+            ("vectors without active item", "select item_id from item_vec where item_id not in (select id from items where status = 'active' and embedding is not null)"),
+            ("item vectors in another scope than their item", "select v.item_id from item_vec v join items i on i.id = v.item_id where v.scope != i.scope"),
+            ("tasks without vector", "select id from trajectories where role != 'refine' and task_embedding is not null and id not in (select trajectory_id from task_vec)"),
+            ("task vectors without trajectory", "select trajectory_id from task_vec where trajectory_id not in (select id from trajectories where role != 'refine' and task_embedding is not null)"),
+            ("task vectors in another project than their task", f"select v.trajectory_id from task_vec v join trajectories t on t.id = v.trajectory_id where v.project != coalesce(t.project, '{GLOBAL}')"),
+        ]
         for label, sql in checks:
             ids = [r[0] for r in self.query(sql)]
             if ids:
                 problems.append(f"{label}: {ids[:10]}{' ...' if len(ids) > 10 else ''}")
+        with self.lock:
+            problems += vindex.code_problems(self.db)
+        index = self.vector_index()
+        if index is not None:
+            # The live memory copy, and one rebuilt from the file (snapshot + change log).
+            problems += index.problems()
+            fresh = vindex.VectorIndex(index._connect, writable=False)
+            try:
+                problems += [f"rebuilt index: {p}" for p in fresh.problems()]
+            finally:
+                fresh.close()
         return problems
 
     def integrity(self) -> str:
-        return self.one("pragma integrity_check")[0]
+        """'ok', or the first problems `PRAGMA integrity_check` reports."""
+        rows = [r[0] for r in self.query("pragma integrity_check(20)")]
+        return "ok" if rows == ["ok"] else "; ".join(rows)
 
-    def backup(self, target: str | Path) -> None:
-        """Online copy with SQLite's backup API (safe while other processes write)."""
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        """One consistent read view of the bank, on a read-only connection of its own.
+
+        In WAL mode readers never block writers, so an export taken while other processes (or this
+        process's other threads) write sees every table as of one moment: never a row whose
+        references were committed after the table holding them was read.
+        """
+        mod, _ = _driver()
+        if str(self.path) == ":memory:":
+            with self.lock:
+                yield self.db
+            return
+        try:
+            db = _connect(mod, self.path, "immutable" if self.mode == "immutable" else "ro")
+            db.execute("begin")
+            db.execute("select count(*) from sqlite_master").fetchone()  # the snapshot starts here
+        except mod.Error as exc:
+            raise self._translate(exc) from exc
+        try:
+            yield db
+        except mod.Error as exc:
+            raise self._translate(exc) from exc
+        finally:
+            db.close()
+
+    def backup(self, target: str | Path) -> Path:
+        """Online copy with SQLite's backup API (safe while other processes write).
+
+        The copy is written beside the target under a temporary name, checked, then renamed: an
+        interrupted or failed backup never leaves a file that looks like a good one.
+        """
         mod, _ = _driver()
         target = Path(target).expanduser()
         if target.exists():
             raise StoreError(f"{target} exists; choose a new file name for the backup")
-        with self.lock:
-            dst = mod.connect(str(target))
+        if not target.parent.is_dir():
+            raise StoreError(f"the folder {target.parent} does not exist; create it or choose another path")
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            dst = mod.connect(str(partial))
             try:
-                self.db.backup(dst)
+                with self.lock:
+                    self.db.backup(dst)
+                check = dst.execute("pragma quick_check").fetchone()[0]
             finally:
                 dst.close()
+            if check != "ok":
+                raise StoreError(
+                    f"the copy fails its check ({check}); the bank may be damaged: run `rb-mcp doctor`"
+                )
+            os.replace(partial, target)
+        except (OSError, mod.Error) as exc:
+            raise StoreError(
+                f"cannot write the backup to {target}: {exc}; check the folder and free space"
+            ) from exc
+        finally:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(f"{partial}{suffix}").unlink(missing_ok=True)
+        return target

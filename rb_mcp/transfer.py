@@ -2,114 +2,154 @@
 
 One JSON object per line, `{"table": ..., "row": {...}}`, first a header line with the format
 version and the embedding model. Vectors travel as base64 float32 so an import into a bank of the
-same model needs no re-embedding. An import is validated completely (types, enums, references,
-sizes) and redacted before the first row is written, then written in one transaction: a bad
-file changes nothing. Rows keep their ids when those are free, so exporting and importing into an
-empty bank gives the same bank back.
+same model needs no re-embedding. An export reads one snapshot of the bank (see
+`Store.snapshot`), so it is consistent even while servers write. An import is validated
+completely (types, enums, references, sizes, JSON shapes, base64, text encoding) and redacted
+before the first row is written, then written in one transaction: a bad file changes nothing.
+Rows keep their ids when those are free, so exporting and importing into an empty bank gives the
+same bank back.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from rb_mcp.bank import Bank
 from rb_mcp.errors import InputError
-from rb_mcp.models import MAX_CONTENT, MAX_DESCRIPTION, MAX_TASK, MAX_TITLE
+from rb_mcp.items import content_hash
+from rb_mcp.models import (
+    MAX_CONTENT,
+    MAX_DESCRIPTION,
+    MAX_FILES,
+    MAX_ID,
+    MAX_PATH,
+    MAX_PROJECT,
+    MAX_STEPS,
+    MAX_SUMMARY,
+    MAX_TAGS,
+    MAX_TASK,
+    MAX_TITLE,
+    Step,
+)
 from rb_mcp.redact import redact, redact_obj
 
 FORMAT = "rb-mcp-export/1"
 TABLES = ("recall_events", "trajectories", "groups", "items", "item_sources", "item_history", "recall_hits")
 BLOBS = {"trajectories": "task_embedding", "items": "embedding"}
+# Values that are not prose: redacting them could only corrupt them (base64, hex digests).
+UNREDACTED = {"task_embedding", "embedding", "content_hash"}
+
+# SQLite integers are signed 64-bit: a larger id would fail inside the write transaction.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Stamp = Annotated[str, Field(max_length=64)]
+Project = Annotated[str | None, Field(max_length=MAX_PROJECT)]
+
+_STEPS = TypeAdapter(list[Step | Annotated[str, Field(max_length=MAX_SUMMARY)]])
+_STRINGS = TypeAdapter(list[Annotated[str, Field(max_length=MAX_PATH)]])
 
 
 class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        # JSON may spell lone surrogates ("\\ud800"); SQLite cannot store them as UTF-8.
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text is not valid Unicode (lone surrogate)") from None
+        return value
 
 
 class RecallEventRow(_Row):
-    id: int
+    id: RowId
     query: str = Field(max_length=MAX_TASK)
-    project: str | None
-    k: int
-    created_at: str
-    credited_at: str | None = None
-    credited_outcome: str | None = None
+    project: Project
+    k: Count
+    created_at: Stamp
+    credited_at: Stamp | None = None
+    credited_outcome: Literal["success", "failure", "impossible"] | None = None
 
 
 class TrajectoryRow(_Row):
-    id: int
+    id: RowId
     task: str = Field(max_length=MAX_TASK)
-    project: str | None
+    project: Project
     steps: str
-    summary: str
+    summary: str = Field(max_length=MAX_SUMMARY)
     outcome: Literal["success", "failure", "impossible"] | None
-    rationale: str
+    rationale: str = Field(max_length=MAX_SUMMARY)
     files: str
     status: Literal["pending_verdict", "pending_items", "distilled", "signal"]
     role: Literal["task", "attempt", "refine"]
-    recall_id: int | None
-    group_id: str | None
-    iteration: int | None
+    recall_id: RowId | None
+    group_id: str | None = Field(max_length=MAX_ID)
+    iteration: Count | None
     task_embedding: str | None
-    created_at: str
-    updated_at: str
+    created_at: Stamp
+    updated_at: Stamp
 
 
 class GroupRow(_Row):
-    group_id: str
-    task: str
-    project: str | None
-    created_at: str
-    contrasted_at: str | None
+    group_id: str = Field(max_length=MAX_ID)
+    task: str = Field(max_length=MAX_TASK)
+    project: Project
+    created_at: Stamp
+    contrasted_at: Stamp | None
 
 
 class ItemRow(_Row):
-    id: int
+    id: RowId
     title: str = Field(max_length=MAX_TITLE)
     description: str = Field(max_length=MAX_DESCRIPTION)
     content: str = Field(max_length=MAX_CONTENT)
     kind: Literal["strategy", "pitfall", "note"]
-    scope: str
-    trajectory_id: int | None
+    scope: str = Field(min_length=1, max_length=MAX_PROJECT)
+    trajectory_id: RowId | None
     files: str
     tags: str
     embedding: str | None
-    content_hash: str
-    recall_count: int
-    helped: int
-    harmed: int
-    strength: int
+    content_hash: str = Field(max_length=64)
+    recall_count: Count
+    helped: Count
+    harmed: Count
+    strength: Count
     status: Literal["active", "superseded", "archived"]
-    superseded_by: int | None
-    created_at: str
-    updated_at: str
+    superseded_by: RowId | None
+    created_at: Stamp
+    updated_at: Stamp
 
 
 class SourceRow(_Row):
-    item_id: int
-    trajectory_id: int
-    relation: str
+    item_id: RowId
+    trajectory_id: RowId
+    relation: str = Field(max_length=40)
 
 
 class HistoryRow(_Row):
-    id: int
-    item_id: int
-    title: str
-    description: str
-    content: str
-    reason: str
-    changed_at: str
+    id: RowId
+    item_id: RowId
+    title: str = Field(max_length=MAX_TITLE)
+    description: str = Field(max_length=MAX_DESCRIPTION)
+    content: str = Field(max_length=MAX_CONTENT)
+    reason: str = Field(max_length=200)
+    changed_at: Stamp
 
 
 class HitRow(_Row):
-    recall_id: int
-    item_id: int
-    rank: int
+    recall_id: RowId
+    item_id: RowId
+    rank: Count
     score: float
 
 
@@ -125,18 +165,23 @@ ROW_MODELS: dict[str, type[_Row]] = {
 
 
 def export_lines(bank: Bank) -> Iterator[str]:
-    store = bank.store
-    model, dim = store.vector_model()
-    yield json.dumps({"format": FORMAT, "model": model, "dim": dim})
-    for table in TABLES:
-        columns = list(ROW_MODELS[table].model_fields)
-        order = "rowid" if table not in ("groups",) else "group_id"
-        for row in store.query(f"select {', '.join(columns)} from {table} order by {order}"):
-            data = dict(zip(columns, row))
-            blob = BLOBS.get(table)
-            if blob and data[blob] is not None:
-                data[blob] = base64.b64encode(data[blob]).decode()
-            yield json.dumps({"table": table, "row": data}, ensure_ascii=False)
+    with bank.store.snapshot() as db:
+        meta = dict(
+            db.execute("select key, value from meta where key in ('embed_model', 'embed_dim')").fetchall()
+        )
+        dim = meta.get("embed_dim")
+        yield json.dumps(
+            {"format": FORMAT, "model": meta.get("embed_model"), "dim": int(dim) if dim else None}
+        )
+        for table in TABLES:
+            columns = list(ROW_MODELS[table].model_fields)
+            order = "rowid" if table != "groups" else "group_id"
+            for row in db.execute(f"select {', '.join(columns)} from {table} order by {order}"):
+                data = dict(zip(columns, row))
+                blob = BLOBS.get(table)
+                if blob and data[blob] is not None:
+                    data[blob] = base64.b64encode(data[blob]).decode()
+                yield json.dumps({"table": table, "row": data}, ensure_ascii=False)
 
 
 def export_to(bank: Bank, fh: IO[str]) -> int:
@@ -147,6 +192,10 @@ def export_to(bank: Bank, fh: IO[str]) -> int:
     return n - 1
 
 
+def _redact_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if k in UNREDACTED else redact_obj(v) for k, v in row.items()}
+
+
 def _parse(lines: Iterable[str]) -> tuple[dict[str, Any], dict[str, list[_Row]]]:
     header: dict[str, Any] | None = None
     rows: dict[str, list[_Row]] = {t: [] for t in TABLES}
@@ -155,46 +204,93 @@ def _parse(lines: Iterable[str]) -> tuple[dict[str, Any], dict[str, list[_Row]]]
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"line {number}: not JSON ({exc.msg}); nothing was imported") from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise InputError(f"line {number}: not JSON ({detail}); nothing was imported") from None
         if header is None:
             if not isinstance(obj, dict) or obj.get("format") != FORMAT:
                 raise InputError(f"line 1 is not an {FORMAT} header; export the bank with `rb-mcp export`")
             header = obj
             continue
-        if not isinstance(obj, dict) or obj.get("table") not in ROW_MODELS or not isinstance(obj.get("row"), dict):
+        if (
+            not isinstance(obj, dict)
+            or obj.get("table") not in ROW_MODELS
+            or not isinstance(obj.get("row"), dict)
+        ):
             raise InputError(f"line {number}: expected {{'table': one of {list(TABLES)}, 'row': {{...}}}}")
         try:
-            rows[obj["table"]].append(ROW_MODELS[obj["table"]](**redact_obj(obj["row"])))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise InputError(f"line {number} ({obj['table']}): {first['loc']}: {first['msg']}; nothing was imported") from None
+            row = ROW_MODELS[obj["table"]](**_redact_row(obj["row"]))
+        except (ValidationError, TypeError) as exc:
+            detail = _first_error(exc)
+            raise InputError(f"line {number} ({obj['table']}): {detail}; nothing was imported") from None
+        _check_shapes(number, obj["table"], row)
+        rows[obj["table"]].append(row)
     if header is None:
         raise InputError("the file is empty; nothing was imported")
     _check_references(rows)
     return header, rows
 
 
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return str(exc)
+
+
+def _check_shapes(number: int, table: str, row: _Row) -> None:
+    """JSON columns hold what the bank reads back (lists of steps and strings); vectors are base64."""
+    where = f"line {number} ({table})"
+    checks: list[tuple[str, TypeAdapter[Any], int]] = []
+    if isinstance(row, TrajectoryRow):
+        checks = [("steps", _STEPS, MAX_STEPS), ("files", _STRINGS, MAX_FILES)]
+    elif isinstance(row, ItemRow):
+        checks = [("files", _STRINGS, MAX_FILES), ("tags", _STRINGS, MAX_TAGS)]
+    for field, adapter, limit in checks:
+        try:
+            value = adapter.validate_json(getattr(row, field))
+        except ValidationError as exc:
+            raise InputError(f"{where}: {field} is not a JSON list of the right shape ({_first_error(exc)}); "
+                             "nothing was imported") from None  # fmt: skip
+        if len(value) > limit:
+            raise InputError(
+                f"{where}: {field} holds {len(value)} entries, more than {limit}; nothing was imported"
+            )
+    blob = BLOBS.get(table)
+    if blob and getattr(row, blob) is not None:
+        try:
+            base64.b64decode(getattr(row, blob), validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError(f"{where}: {blob} is not base64; nothing was imported") from None
+
+
 def _check_references(rows: dict[str, list[_Row]]) -> None:
     trajectories = {r.id for r in rows["trajectories"]}
     items = {r.id for r in rows["items"]}
     recalls = {r.id for r in rows["recall_events"]}
+    for name in ("trajectories", "items", "recall_events", "item_history"):
+        ids = [r.id for r in rows[name]]
+        if len(ids) != len(set(ids)):
+            raise InputError(f"{name} repeats an id; nothing was imported")
     for r in rows["item_sources"]:
         if r.item_id not in items or r.trajectory_id not in trajectories:
-            raise InputError(f"item_sources ({r.item_id}, {r.trajectory_id}) points at a missing row; nothing imported")
+            raise InputError(
+                f"item_sources ({r.item_id}, {r.trajectory_id}) points at a missing row; nothing imported"
+            )
     for r in rows["item_history"]:
         if r.item_id not in items:
             raise InputError(f"item_history {r.id} points at missing item {r.item_id}; nothing was imported")
     for r in rows["recall_hits"]:
         if r.item_id not in items or r.recall_id not in recalls:
-            raise InputError(f"recall_hits ({r.recall_id}, {r.item_id}) points at a missing row; nothing imported")
-    for table in ("trajectories", "items"):
-        for r in rows[table]:
-            for field in ("steps", "files") if table == "trajectories" else ("files", "tags"):
-                try:
-                    json.loads(getattr(r, field))
-                except (TypeError, json.JSONDecodeError):
-                    raise InputError(f"{table} {r.id}: {field} is not a JSON list; nothing was imported") from None
+            raise InputError(
+                f"recall_hits ({r.recall_id}, {r.item_id}) points at a missing row; nothing imported"
+            )
+
+
+def check_lines(lines: Iterable[str]) -> dict[str, int]:
+    """Validate an export as `import_from` would, writing nothing; row counts per table."""
+    _, rows = _parse(lines)
+    return {table: len(found) for table, found in rows.items()}
 
 
 def import_from(bank: Bank, lines: Iterable[str]) -> dict[str, int]:
@@ -241,8 +337,17 @@ def _vectors(bank: Bank, rows: dict[str, list[_Row]], reuse: bool) -> dict[tuple
             todo.append((("trajectories", r.id), r.task))
     dim = bank.embedder.dim * 4
     for key, blob in list(out.items()):
-        if blob is not None and len(blob) != dim:
-            raise InputError(f"{key[0]} {key[1]}: vector has the wrong size for {bank.embedder.name}; nothing imported")
+        if blob is None:
+            continue
+        if len(blob) != dim:
+            raise InputError(
+                f"{key[0]} {key[1]}: vector has the wrong size for {bank.embedder.name}; nothing imported"
+            )
+        vec = memoryview(blob).cast("f")
+        norm = math.sqrt(math.fsum(x * x for x in vec))
+        if not math.isfinite(norm) or abs(norm - 1.0) > 1e-2:
+            # A vector that is not unit length (or holds NaN) would skew every cosine it meets.
+            raise InputError(f"{key[0]} {key[1]}: vector is not a unit-length embedding; nothing imported")
     for start in range(0, len(todo), 64):
         chunk = todo[start : start + 64]
         for (key, _), vec in zip(chunk, bank.embedder.embed([t for _, t in chunk])):
@@ -263,6 +368,9 @@ def _apply_remap(table: str, data: dict[str, Any], remap: dict[str, dict[int, in
             data[column] = remap[target].get(data[column])
     if table == "items":
         data["content"] = redact(data["content"])
+        # The text may have been redacted on the way in: the hash must match what is stored, or
+        # consolidation would miss exact twins.
+        data["content_hash"] = content_hash(data["title"], data["description"], data["content"])
 
 
 def _insert(db: Any, table: str, data: dict[str, Any]) -> int | None:
@@ -274,7 +382,9 @@ def _insert(db: Any, table: str, data: dict[str, Any]) -> int | None:
         return None
     if "id" in data and db.execute(f"select 1 from {table} where id = ?", (data["id"],)).fetchone():
         data = {k: v for k, v in data.items() if k != "id"}
-    if table in ("item_sources", "recall_hits") and any(v is None for k, v in data.items() if k.endswith("_id")):
+    if table in ("item_sources", "recall_hits") and any(
+        v is None for k, v in data.items() if k.endswith("_id")
+    ):
         return None
     columns = list(data)
     cur = db.execute(

@@ -23,9 +23,10 @@ TOOLS = {
     ),
     "refine_attempt": ({"task", "attempt", "mode"}, {"task", "attempt", "mode", "group_id", "iteration", "outcome",
                                                      "items", "project"}),
+    "distill_pending": (set(), {"limit"}),
 }  # fmt: skip
 COMMANDS = {"serve", "demo", "recall", "record", "list", "show", "forget", "promote", "export", "import", "stats",
-            "doctor", "reembed", "backup"}  # fmt: skip
+            "doctor", "reembed", "backup", "distill"}  # fmt: skip
 
 
 def test_tool_parameters_are_pinned(tmp_path):
@@ -65,6 +66,7 @@ def test_every_setting_is_a_config_field_and_documented():
 
 def test_versions_agree():
     import json
+
     import tomllib
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
