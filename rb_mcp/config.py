@@ -43,7 +43,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "dedupe_threshold": Setting(
         "RB_MCP_DEDUPE_THRESHOLD",
-        "0.88",
+        "0.67",
         "Cosine at or above which a new item is merged into an existing one instead of added.",
     ),
     "preload": Setting(
@@ -94,7 +94,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "llm_merge_floor": Setting(
         "RB_MCP_LLM_MERGE_FLOOR",
-        "0.75",
+        "0.55",
         "Cosine from which (up to the dedupe threshold) the server's model decides merge / keep both / replace "
         "for a new item and its nearest neighbour; 1 = off.",
     ),
@@ -152,7 +152,7 @@ class Config:
     k: int = 3
     min_score: float = 0.30
     token_budget: int = 1200
-    dedupe_threshold: float = 0.88
+    dedupe_threshold: float = 0.67
     preload: bool = True
     log_level: str = "WARNING"
     sampling: bool = True
@@ -165,7 +165,7 @@ class Config:
     llm_retries: int = 2
     llm_max_tokens: int = 1500
     llm_check_turns: int = 2
-    llm_merge_floor: float = 0.75
+    llm_merge_floor: float = 0.55
 
     @classmethod
     def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:
@@ -177,7 +177,7 @@ class Config:
             k=_env_int("RB_MCP_K", 3, 1, 20),
             min_score=_env_float("RB_MCP_MIN_SCORE", 0.30, -1.0, 1.0),
             token_budget=_env_int("RB_MCP_TOKEN_BUDGET", 1200, 100, 20000),
-            dedupe_threshold=_env_float("RB_MCP_DEDUPE_THRESHOLD", 0.88, 0.5, 1.0),
+            dedupe_threshold=_env_float("RB_MCP_DEDUPE_THRESHOLD", 0.67, 0.5, 1.0),
             preload=os.environ.get("RB_MCP_PRELOAD", "1") not in ("0", "false", "no", "off"),
             log_level=(os.environ.get("RB_MCP_LOG_LEVEL") or "WARNING").upper(),
             sampling=_env_switch("RB_MCP_SAMPLING"),
@@ -189,5 +189,5 @@ class Config:
             llm_retries=_env_int("RB_MCP_LLM_RETRIES", 2, 0, 10),
             llm_max_tokens=_env_int("RB_MCP_LLM_MAX_TOKENS", 1500, 64, 32000),
             llm_check_turns=_env_int("RB_MCP_LLM_CHECK_TURNS", 2, 0, 5),
-            llm_merge_floor=_env_float("RB_MCP_LLM_MERGE_FLOOR", 0.75, 0.0, 1.0),
+            llm_merge_floor=_env_float("RB_MCP_LLM_MERGE_FLOOR", 0.55, 0.0, 1.0),
         )
