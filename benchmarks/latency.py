@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, percentiles, print_table, write_json  # noqa: E402
+from _common import machine_info, print_table, write_json  # noqa: E402
+from _common import percentiles as _percentiles  # noqa: E402
 
 from rb_mcp import embed  # noqa: E402
 from rb_mcp.bank import Bank  # noqa: E402
@@ -239,6 +240,11 @@ def build_bank(cache: Path, n_items: int, corpus: dict[str, Any]) -> Path:
 
 
 # ---- small helpers -------------------------------------------------------------------------
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    """p50, p95 and mean, plus the minimum: on a loaded machine it is the best guess of an idle one."""
+    return _percentiles(samples_ms) | {"min": min(samples_ms) if samples_ms else 0.0}
+
+
 def ms(seconds: float) -> float:
     return seconds * 1000.0
 
@@ -711,11 +717,12 @@ def report(r: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for label, e in sizes.items():
         i, s, pe = e["in_process"], e["stdio"], peer_sizes.get(label, {})
-        rows.append([label, p(i["recall_ms"]), p(i["recall_ms"], "p95"), p(s["recall_ms"]), p(s["recall_ms"], "p95"),
-                     ratio(p(s["recall_ms"]), p(bare["call_ms"])), p(pe.get("recall_ms")), p(pe.get("recall_ms"), "p95"),
-                     ratio(p(s["recall_ms"]), p(pe.get("recall_ms")))])  # fmt: skip
+        rows.append([label, p(i["recall_ms"]), p(i["recall_ms"], "p95"), p(i["recall_ms"], "min"), p(s["recall_ms"]),
+                     p(s["recall_ms"], "p95"), p(s["recall_ms"], "min"), ratio(p(s["recall_ms"]), p(bare["call_ms"])),
+                     p(pe.get("recall_ms")), p(pe.get("recall_ms"), "p95"), ratio(p(s["recall_ms"]), p(pe.get("recall_ms")))])  # fmt: skip
     print_table("Recall latency (ms): rb-mcp in process and over stdio; peer = mcp-memory-service memory_search",
-                ["items", "in-proc p50", "p95", "stdio p50", "p95", "x bare call", "peer p50", "peer p95", "x peer"], rows, 1)  # fmt: skip
+                ["items", "in-proc p50", "p95", "min", "stdio p50", "p95", "min", "x bare call", "peer p50", "peer p95",
+                 "x peer"], rows, 1)  # fmt: skip
     rows = []
     for label, e in sizes.items():
         st = e["in_process"]["stages_ms"]
@@ -724,10 +731,12 @@ def report(r: dict[str, Any]) -> list[list[Any]]:
                 label,
                 p(e["in_process"]["recall_ms"]),
                 *(p(st[k]) for k in ("embed", "knn_task", "knn_item", "fts_task", "fts_item")),
+                p(st["knn_task"], "p95") + p(st["knn_item"], "p95"),
             ]
         )
     print_table("Where a recall's time goes, in process (p50 ms; k=50 per list)",
-                ["items", "recall", "embed query", "task vectors", "item vectors", "task keywords", "item keywords"], rows, 2)  # fmt: skip
+                ["items", "recall", "embed query", "task vectors", "item vectors", "task keywords", "item keywords",
+                 "vectors p95"], rows, 2)  # fmt: skip
     rows = []
     for label, e in sizes.items():
         x = e["in_process"]["search"]
@@ -736,14 +745,16 @@ def report(r: dict[str, Any]) -> list[list[Any]]:
                 label,
                 x["vectors"],
                 p(x["numpy_exact_ms"]),
+                p(x["numpy_exact_ms"], "min"),
                 p(x["index_ms"]),
                 p(x["index_ms"], "p95"),
+                p(x["index_ms"], "min"),
                 x["ratio_p50"],
                 x["recall_at_10"],
             ]
         )
     print_table("Item vector search: rb-mcp index vs exact numpy cosine in memory (same vectors, project + global, k=50)",
-                ["items", "vectors", "numpy p50", "index p50", "index p95", "x numpy", "recall@10"], rows, 2)  # fmt: skip
+                ["items", "vectors", "numpy p50", "min", "index p50", "p95", "min", "x numpy", "recall@10"], rows, 2)  # fmt: skip
     rows = []
     for label, e in sizes.items():
         pe = peer_sizes.get(label, {})
@@ -767,27 +778,47 @@ def report(r: dict[str, Any]) -> list[list[Any]]:
             f"\npeer mcp-memory-service {peer['version (mcp-memory-service, mcp)']}: {peer['offline_note']}"
         )
     checks = target_rows(r)
-    print_table("Targets", ["target", "want", "measured", "met"], checks, 3)
+    print_table(
+        "Targets (min = the run's fastest sample)", ["target", "want", "measured", "min", "met"], checks, 3
+    )
     return checks
 
 
 def target_rows(r: dict[str, Any]) -> list[list[Any]]:
+    """Each target with its measured value and, for latencies, the run's minimum (an idle-machine guess)."""
     sizes = r["sizes"]
-    got: dict[str, float | None] = {
-        "spawn -> tools/list vs bare": max(e["stdio"]["spawn_vs_bare"] for e in sizes.values()) if sizes else None,
-        "stdio recall p50 @10k (ms)": p(sizes.get("10k", {}).get("stdio", {}).get("recall_ms")),
-        "stdio recall p50 @100k (ms)": p(sizes.get("100k", {}).get("stdio", {}).get("recall_ms")),
-        "search vs numpy exact @100k (p50 ratio)": sizes.get("100k", {}).get("in_process", {}).get("search", {}).get("ratio_p50"),
-        "recall p95 @1m (ms, in process)": p(sizes.get("1m", {}).get("in_process", {}).get("recall_ms"), "p95"),
-        "stdio recall p95 @1m (ms)": p(sizes.get("1m", {}).get("stdio", {}).get("recall_ms"), "p95"),
-        "recall@10 vs exact @1m": sizes.get("1m", {}).get("in_process", {}).get("search", {}).get("recall_at_10"),
-        "store open @1m (s)": (p(sizes["1m"]["in_process"]["store_open_ms"]) or 0) / 1000 if "1m" in sizes else None,
+
+    def at(label: str, *keys: str) -> Any:
+        node: Any = sizes.get(label, {})
+        for key in keys:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        return node or None
+
+    def pair(d: dict[str, float] | None, key: str) -> tuple[float | None, float | None]:
+        return p(d, key), p(d, "min")
+
+    got: dict[str, tuple[float | None, float | None]] = {
+        "spawn -> tools/list vs bare": (max(e["stdio"]["spawn_vs_bare"] for e in sizes.values()) if sizes else None,
+                                        max(p(e["stdio"]["spawn_ms"], "min") / p(e["stdio"]["bare_spawn_ms"], "min")
+                                            for e in sizes.values()) if sizes else None),
+        "stdio recall p50 @10k (ms)": pair(at("10k", "stdio", "recall_ms"), "p50"),
+        "stdio recall p50 @100k (ms)": pair(at("100k", "stdio", "recall_ms"), "p50"),
+        "search vs numpy exact @100k (p50 ratio)": (at("100k", "in_process", "search", "ratio_p50"), None),
+        "recall p95 @1m (ms, in process)": pair(at("1m", "in_process", "recall_ms"), "p95"),
+        "stdio recall p95 @1m (ms)": pair(at("1m", "stdio", "recall_ms"), "p95"),
+        "recall@10 vs exact @1m": (at("1m", "in_process", "search", "recall_at_10"), None),
+        "store open @1m (s)": tuple(x / 1000 if x is not None else None
+                                    for x in pair(at("1m", "in_process", "store_open_ms"), "p95")),
     }  # fmt: skip
     rows = []
     for name, (op, want) in TARGETS.items():
-        value = got.get(name)
+        value, idle = got.get(name, (None, None))
         met = None if value is None else (value <= want if op == "<=" else value >= want)
-        rows.append([name, f"{op} {want}", value, {None: "not run", True: "yes", False: "NO"}[met]])
+        idle_met = None if idle is None else (idle <= want if op == "<=" else idle >= want)
+        label = {None: "not run", True: "yes", False: "NO"}[met]
+        if met is False and idle_met:
+            label = "NO (min meets it)"
+        rows.append([name, f"{op} {want}", value, idle, label])
     return rows
 
 

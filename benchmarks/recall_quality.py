@@ -229,12 +229,17 @@ def _dcg(grades: Sequence[int]) -> float:
     return sum((2**g - 1) / np.log2(rank + 2) for rank, g in enumerate(grades))
 
 
-def quality(tasks: list[Task], rankings: list[list[int]]) -> dict[str, Any]:
+def other_grades(tasks: list[Task]) -> list[list[int]]:
+    """For each task, the grades of all other tasks of its repo, best first (other repos grade 0)."""
+    same = _same_repo_index(tasks)
+    return [sorted((grade(tasks[i], tasks[j]) for j in same[i]), reverse=True) for i in range(len(tasks))]
+
+
+def quality(tasks: list[Task], rankings: list[list[int]], best: list[list[int]]) -> dict[str, Any]:
     """nDCG@5 (ideal from all other tasks), hit@5 (a grade-3 task in the top 5), MRR (first grade >= 2)."""
     ndcg, hit, rr = [], [], []
     for i, ranked in enumerate(rankings):
-        query = tasks[i]
-        others = sorted((grade(query, t) for j, t in enumerate(tasks) if j != i), reverse=True)
+        query, others = tasks[i], best[i]
         grades = [grade(query, tasks[j]) for j in ranked]
         ideal = _dcg(others[:5])
         if ideal > 0:
@@ -254,12 +259,12 @@ def quality(tasks: list[Task], rankings: list[list[int]]) -> dict[str, Any]:
     }
 
 
-def sweep_row(tasks: list[Task], rankings: list[list[int]], k: int) -> dict[str, Any]:
+def sweep_row(tasks: list[Task], rankings: list[list[int]], best: list[list[int]], k: int) -> dict[str, Any]:
     """Precision-style numbers of the top k, over queries with at least one same-repo past task."""
     top_grades, returned, hits, useful, at_k = [], [], [], [], []
     for i, ranked in enumerate(rankings):
-        others = [grade(tasks[i], t) for j, t in enumerate(tasks) if j != i]
-        if not others or max(others) == 0:
+        others = best[i]
+        if not others:
             continue
         grades = [grade(tasks[i], tasks[j]) for j in ranked[:k]]
         returned.append(len(grades))
@@ -277,6 +282,7 @@ def sweep_row(tasks: list[Task], rankings: list[list[int]], k: int) -> dict[str,
         "share_grade>=2": _mean([float(g >= 2) for g in top_grades]),
         "share_grade3": _mean([float(g == 3) for g in top_grades]),
         "grade_at_rank_k": _mean(at_k),
+        "grade>=2_at_rank_k": _mean([float(g >= 2) for g in at_k]),
         "hit@k": _mean(hits),
         "any_grade>=2@k": _mean(useful),
     }
@@ -287,15 +293,27 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def summarize(run: Run) -> dict[str, Any]:
-    systems = {name: quality(run.tasks, ranked) for name, ranked in run.rankings.items()}
-    per_seed = [quality(run.tasks, ranked) for ranked in run.random_rankings]
+    best = other_grades(run.tasks)
+    systems = {name: quality(run.tasks, ranked, best) for name, ranked in run.rankings.items()}
+    per_seed = [quality(run.tasks, ranked, best) for ranked in run.random_rankings]
     systems["same-repo random"] = {key: _mean([q[key] for q in per_seed]) for key in per_seed[0]}
     sweep = []
     for k in SWEEP_KS:
-        row = sweep_row(run.tasks, run.sweep[k], k)
+        row = sweep_row(run.tasks, run.sweep[k], best, k)
         row["guidance_tokens"] = _mean(run.guidance_chars[k]) / 4
         sweep.append(row)
-    return {"tasks": len(run.tasks), "systems": systems, "k_sweep": sweep, "timing": run.timing}
+    base = {
+        "mean_grade": _mean([_mean(g) for g in best if g]),
+        "share_grade>=2": _mean([_mean([float(x >= 2) for x in g]) for g in best if g]),
+        "share_grade3": _mean([_mean([float(x == 3) for x in g]) for g in best if g]),
+    }
+    return {
+        "tasks": len(run.tasks),
+        "systems": systems,
+        "k_sweep": sweep,
+        "base_rate": base,
+        "timing": run.timing,
+    }
 
 
 # ---- reporting -------------------------------------------------------------------------------
@@ -312,37 +330,31 @@ def print_report(summary: dict[str, Any]) -> None:
     q = summary["systems"]["rb-mcp recall"]
     print_quality(
         f"Recall quality, {summary['tasks']} tasks (nDCG@5 over {q['queries_ndcg']} queries, hit@5 over "
-        f"{q['queries_hit']} with a same-file task, MRR over {q['queries_mrr']} with a same-directory task)",
+        f"{q['queries_hit']} with a same-file task, MRR (first grade>=2 in the top {DEPTH}) over "
+        f"{q['queries_mrr']} with a same-directory task)",
         summary["systems"],
     )
-    rows = [
-        [
-            r["k"],
-            r["returned"],
-            r["mean_grade"],
-            r["share_grade>=2"],
-            r["share_grade3"],
-            r["grade_at_rank_k"],
-            r["hit@k"],
-            r["any_grade>=2@k"],
-            r["guidance_tokens"],
-        ]
-        for r in summary["k_sweep"]
+    columns = [
+        ("k", "k"),
+        ("returned", "returned"),
+        ("mean grade", "mean_grade"),
+        ("grade>=2", "share_grade>=2"),
+        ("grade=3", "share_grade3"),
+        ("grade at rank k", "grade_at_rank_k"),
+        ("rank k grade>=2", "grade>=2_at_rank_k"),
+        ("hit@k", "hit@k"),
+        ("any>=2 in top k", "any_grade>=2@k"),
+        ("guidance tokens", "guidance_tokens"),
     ]
     print_table(
         "k sweep (rb-mcp recall with k; grades of the top k, queries with a same-repo past task)",
-        [
-            "k",
-            "returned",
-            "mean grade",
-            "grade>=2",
-            "grade=3",
-            "grade at rank k",
-            "hit@k",
-            "any>=2 in top k",
-            "guidance tokens",
-        ],
-        rows,
+        [h for h, _ in columns],
+        [[r[key] for _, key in columns] for r in summary["k_sweep"]],
+    )
+    base = summary["base_rate"]
+    print(
+        f"base rate (a random past task of the same repo): mean grade {base['mean_grade']:.3f}, "
+        f"grade>=2 {base['share_grade>=2']:.3f}, grade=3 {base['share_grade3']:.3f}"
     )
     t = summary["timing"]
     print_table(

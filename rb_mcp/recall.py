@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,6 +55,12 @@ class Retriever:
     @property
     def store(self) -> Store:
         return self.bank.store
+
+    @cached_property
+    def _materialized(self) -> str:
+        """`materialized ` where SQLite (3.35+) takes the hint; without it a twice-read CTE runs twice."""
+        version = tuple(int(p) for p in str(self.store.one("select sqlite_version()")[0]).split(".")[:2])
+        return "materialized " if version >= (3, 35) else ""
 
     def recall(
         self,
@@ -103,8 +110,8 @@ class Retriever:
     ) -> tuple[list[int], list[int]]:
         """Past tasks by BM25 over their text and files, and by BM25 over their files alone.
 
-        Both rankings come from one FTS5 match (a quarter dearer than the keyword search alone,
-        where a second match would double it). The first weighs the files twice as much as the
+        Both rankings come from one FTS5 match, materialized once: about the cost of the keyword
+        search alone, where a second match would double it. The first weighs the files twice as much as the
         text, as `Store.keyword` does; the second is past work on the files and modules this task
         names, or whose file names share its words.
         """
@@ -113,7 +120,7 @@ class Retriever:
             return [], []
         marks = ",".join("?" * len(partitions))
         rows = self.store.query(
-            "with m as (select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, bm25(task_fts, 0.0, 1.0) as rf "
+            f"with m as {self._materialized}(select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, bm25(task_fts, 0.0, 1.0) as rf "
             "from task_fts f join trajectories t on t.id = f.rowid "
             f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks})) "
             "select * from (select id, 0, r from m order by r limit ?) "
@@ -248,31 +255,37 @@ class Retriever:
         ]
         if not ids:
             return []
+        # Which candidates are still undistilled: ids only, then the texts of the k that are kept.
         marks = ",".join("?" * len(ids))
+        pending = {
+            r[0]
+            for r in self.store.query(
+                f"select id from trajectories where id in ({marks}) "
+                "and status in ('pending_verdict', 'pending_items') and role != 'refine'",
+                ids,
+            )
+        }
+        kept = [t for t in ids if t in pending][:k]
+        if not kept:
+            return []
+        marks = ",".join("?" * len(kept))
         rows = self.store.query(
-            f"select id, task, outcome, files, project from trajectories where id in ({marks}) "
-            "and status in ('pending_verdict', 'pending_items') and role != 'refine'",
-            ids,
+            f"select id, task, outcome, files, project from trajectories where id in ({marks})", kept
         )
         by_id = {r[0]: r for r in rows}
-        out = []
-        for t in ids:
-            if t in by_id:
-                _, task, outcome, files, project = by_id[t]
-                out.append(
-                    Episode(
-                        trajectory_id=t,
-                        task=task,
-                        outcome=outcome,
-                        files=json.loads(files),
-                        project=project,
-                        similarity=round(task_sims[t], 4),
-                        score=round(task_scores[t] * 1000, 4),
-                    )
-                )
-            if len(out) >= k:
-                break
-        return out
+        return [
+            Episode(
+                trajectory_id=t,
+                task=by_id[t][1],
+                outcome=by_id[t][2],
+                files=json.loads(by_id[t][3]),
+                project=by_id[t][4],
+                similarity=round(task_sims[t], 4),
+                score=round(task_scores[t] * 1000, 4),
+            )
+            for t in kept
+            if t in by_id
+        ]
 
     def _budget(
         self, hits: list[RecallHit], eps: list[Episode], scope: str | None

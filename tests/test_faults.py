@@ -245,6 +245,23 @@ def test_damaged_bank_is_reported_and_not_written_further(tmp_path, embedder):
     assert not ok and "integrity" in failing and "rb-mcp backup" in failing["integrity"]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="store.py from_blob / vindex rerank: a stored vector of the wrong length raises numpy's ValueError, "
+    "which the server reports as a bare 'Error executing tool recall_strategies'; it should be a StoreError "
+    "saying the bank is damaged (and server.py run() should turn any unexpected exception into advice)",
+)
+def test_damaged_vector_is_a_clear_error(tmp_path, embedder):
+    config = make_bank(tmp_path / "bank.sqlite3", embedder)
+    raw = sqlite3.connect(config.bank)
+    raw.execute("update items set embedding = x'0102030405'")  # 5 bytes: no float32 vector
+    raw.commit()
+    raw.close()
+    [result] = call_tools(config, lambda c: Bank(c, embedder=embedder),
+                          [("recall_strategies", {"task": "parser fails on an empty string"})])  # fmt: skip
+    assert not result.is_error or "damaged" in text(result), text(result)
+
+
 def make_unusable(path: Path, kind: str, embedder: Any) -> None:
     if kind == "garbage":
         path.write_bytes(b"this is not a database, it is a text file " * 200)

@@ -356,12 +356,9 @@ def within(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fts.py _PATH (used by fts_query and code_refs) backtracks quadratically on a long run of word "
-    "characters: one 20 000-letter word keeps recall busy for about a minute; anchor it with (?<![\\w.-])",
-)
 def test_one_huge_word_is_recalled_quickly(bank):
+    """A path regex in fts.py once backtracked quadratically on a long run of word characters: one
+    20 000-letter task kept a recall busy for about a minute."""
     with within(5):
         bank.recall("a" * 20_000)
 
