@@ -80,6 +80,9 @@ def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, s
             checks.append(("embedding", "ok", f"{config.model} loaded, dim {vec.shape[1]}"))
         except Exception as exc:
             checks.append(("embedding", "fail", f"{exc}; recall falls back to keyword search only"))
+    from rb_mcp.llm import llm_checks
+
+    checks += llm_checks(config, probe=load_model)
     ok = all(status != "fail" for _, status, _ in checks)
     return checks, ok
 

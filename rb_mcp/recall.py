@@ -15,6 +15,7 @@ distilled items yet come back as episodes: their task, verdict and the files the
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import cached_property
@@ -22,10 +23,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rb_mcp.errors import EmbedError, StoreError
 from rb_mcp.fts import fts_query
 from rb_mcp.items import embeddings_of, get_items
 from rb_mcp.models import Episode, Kind, Provenance, RecallHit, RecallResult
+from rb_mcp.redact import redact
 from rb_mcp.store import GLOBAL, Store, from_blob, now
+
+log = logging.getLogger("rb_mcp.recall")
 
 if TYPE_CHECKING:
     from rb_mcp.bank import Bank
@@ -74,18 +79,27 @@ class Retriever:
         episodes: bool = True,
     ) -> RecallResult:
         partitions = [scope, GLOBAL] if scope and scope != GLOBAL else [GLOBAL]
-        qvec = self.bank.embed_one(task)
+        try:
+            qvec: np.ndarray | None = self.bank.embed_one(task)
+        except EmbedError as exc:
+            # Degraded mode: without the model, keyword search still finds what names the same things.
+            log.warning("recall without vectors: %s", exc)
+            qvec = None
         pool = max(50, 8 * k)
         excluded = set(exclude_trajectories)
 
-        task_vec = [
-            (t, s) for t, s in self.store.knn("task_vec", qvec, partitions, pool) if t not in excluded
-        ]
+        task_vec = (
+            [(t, s) for t, s in self.store.knn("task_vec", qvec, partitions, pool) if t not in excluded]
+            if qvec is not None
+            else []
+        )
         task_kw, task_files = self._task_keywords(task, partitions, pool, excluded)
         task_scores = rrf([t for t, _ in task_vec], task_kw, task_files)
-        task_sims = self._task_sims(list(task_scores), qvec)
+        task_sims = (
+            self._task_sims(list(task_scores), qvec) if qvec is not None else dict.fromkeys(task_scores, 1.0)
+        )
 
-        item_vec = self.store.knn("item_vec", qvec, partitions, pool)
+        item_vec = self.store.knn("item_vec", qvec, partitions, pool) if qvec is not None else []
         item_kw = [i for i, _ in self.store.keyword("item_fts", task, partitions, pool)]
         via_task = self._items_of_tasks(sorted(task_scores, key=lambda t: -task_scores[t]), excluded)
         fused = rrf([i for i, _ in item_vec], item_kw, [i for i, _ in via_task])
@@ -94,8 +108,14 @@ class Retriever:
         eps = self._episodes(task_scores, task_sims, set(task_files), k) if episodes else []
         hits, eps, guidance, truncated = self._budget(hits[:k], eps, scope)
         recall_id = self._log(task, scope, k, hits) if log_event else 0
-        if log_event and (hits or eps):
+        if log_event and recall_id and (hits or eps):
             guidance += f"\nWhen the task is done, call record_trajectory with recall_id={recall_id}."
+        elif log_event and not recall_id:
+            guidance += "\n(This recall could not be logged: the bank is not writable; see `rb-mcp doctor`.)"
+        if qvec is None:
+            guidance += (
+                "\n(Keyword search only: the embedding model could not be loaded; see `rb-mcp doctor`.)"
+            )
         return RecallResult(
             recall_id=recall_id,
             project=scope,
@@ -168,7 +188,7 @@ class Retriever:
     def _hits(
         self,
         fused: dict[int, float],
-        qvec: np.ndarray,
+        qvec: np.ndarray | None,
         item_vec: list[tuple[int, float]],
         item_kw: list[int],
         via_task: dict[int, int],
@@ -197,11 +217,14 @@ class Retriever:
             item = found.get(item_id)
             if item is None or item.status != "active" or (kinds and item.kind not in kinds):
                 continue
-            sim_item = float(vectors[item_id] @ qvec) if item_id in vectors else -1.0
             source = via_task.get(item_id)
-            sim = max(sim_item, task_sims.get(source, -1.0) if source else -1.0)
-            if sim < floor:
-                continue
+            if qvec is None:  # keyword-only mode: no cosine to put a floor on
+                sim = 0.0
+            else:
+                sim_item = float(vectors[item_id] @ qvec) if item_id in vectors else -1.0
+                sim = max(sim_item, task_sims.get(source, -1.0) if source else -1.0)
+                if sim < floor:
+                    continue
             matched = [
                 name
                 for name, ok in (
@@ -336,10 +359,19 @@ class Retriever:
         return kept_hits, kept_eps, "\n\n".join(parts), truncated
 
     def _log(self, task: str, scope: str | None, k: int, hits: list[RecallHit]) -> int:
+        """The recall event (for credit later); 0 when the bank cannot be written (full, read-only):
+        the memories are still worth returning."""
+        try:
+            return self._write_log(redact(task)[:2000], scope, k, hits)
+        except StoreError as exc:
+            log.warning("recall not logged: %s", exc)
+            return 0
+
+    def _write_log(self, query: str, scope: str | None, k: int, hits: list[RecallHit]) -> int:
         with self.store.transaction() as db:
             cur = db.execute(
                 "insert into recall_events (query, project, k, created_at) values (?, ?, ?, ?)",
-                (task[:2000], scope, k, now()),
+                (query, scope, k, now()),
             )
             recall_id = int(cur.lastrowid)
             for rank, hit in enumerate(hits):

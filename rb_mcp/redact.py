@@ -389,6 +389,15 @@ def _looks_random(v: str) -> bool:
     return any(c.isdigit() for c in v) or len(v) >= 24 or (mixed_case and len(v) >= 16)
 
 
+def _looks_like_path(v: str) -> bool:
+    # A path has several segments of readable names; a base64 secret may start with "/" (1 in 64) but
+    # its segments are random, and treating it as a path would store it in clear.
+    if not v.startswith(("/", "./", "../", "~/")):
+        return False
+    segments = [seg for seg in v.split("/") if seg not in ("", ".", "..", "~")]
+    return len(segments) >= 2 and not any(_looks_random(seg) for seg in segments)
+
+
 def _value_is_secret(value: str, style: str, kind: str) -> bool:
     """Whether an assigned value looks like a literal credential rather than code or prose.
 
@@ -407,7 +416,7 @@ def _value_is_secret(value: str, style: str, kind: str) -> bool:
     if style == "cli":
         # An upper-case name after a flag ("--secrets HF_TOKEN") names an env var, not a value.
         return not v.startswith("-") and v.lower() not in _PROSE_WORDS and not _ENV_NAME_RE.fullmatch(v)
-    if v[0] in "([{<" or v.lower() in _CODE_WORDS or "://" in v or v.startswith(("/", "./", "../", "~/")):
+    if v[0] in "([{<" or v.lower() in _CODE_WORDS or "://" in v or _looks_like_path(v):
         return False
     if _CALL_RE.search(v) or _DOTTED_RE.fullmatch(v):
         return False
@@ -448,7 +457,11 @@ def _value_span(m: re.Match[str]) -> tuple[int, int, str, bool]:
 
 
 def _find_generic(text: str, low: str) -> Iterator[tuple[int, int, str]]:
-    for m in _GENERIC_RE.finditer(text):
+    pos = 0
+    while (m := _GENERIC_RE.search(text, pos)) is not None:
+        # Unless this value is a secret, look again right after the operator: in "Error: PASSWORD=x"
+        # the value of "Error" holds the real assignment, which finditer would skip over.
+        pos = m.end("op")
         kind = _key_kind(m.group("key"))
         if kind is None:
             continue
@@ -465,6 +478,7 @@ def _find_generic(text: str, low: str) -> Iterator[tuple[int, int, str]]:
             style = "code"
         if _value_is_secret(value, style, kind):
             yield start, end, kind
+            pos = max(pos, end)
 
 
 def _find_cli_flags(text: str, low: str) -> Iterator[tuple[int, int, str]]:

@@ -74,6 +74,15 @@ Project = Annotated[
 StepIn = Annotated[str, Field(max_length=MAX_STEP)] | Step
 
 
+def _unexpected(exc: Exception) -> ToolError:
+    """A bug or a damaged bank: say so with advice instead of the SDK's bare 'Error executing tool'."""
+    log.exception("unexpected error in a tool call")
+    return ToolError(
+        f"rb-mcp hit an unexpected error ({type(exc).__name__}: {str(exc)[:200]}); the bank may be damaged: "
+        "run `rb-mcp doctor`, and restore a copy made with `rb-mcp backup` if it reports a problem"
+    )
+
+
 def _tool_error(exc: Exception) -> ToolError:
     if isinstance(exc, ValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
@@ -82,11 +91,19 @@ def _tool_error(exc: Exception) -> ToolError:
 
 
 def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) -> MCPServer:
-    state: dict[str, Bank] = {}
+    state: dict[str, Any] = {}
 
     @asynccontextmanager
-    async def lifespan(_app: MCPServer) -> AsyncIterator[dict[str, Bank]]:
-        bank = await anyio.to_thread.run_sync(bank_factory, config)
+    async def lifespan(_app: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        try:
+            bank = await anyio.to_thread.run_sync(bank_factory, config)
+        except RbError as exc:
+            # Stay up and answer every call with the reason: a server that exits at start only shows
+            # the client a closed connection, with the advice lost in a log nobody reads.
+            log.error("cannot open the bank: %s", exc)
+            state["error"] = str(exc)
+            yield state
+            return
         state["bank"] = bank
         if config.preload:
             # Warm the model after the handshake so the first recall is fast; errors surface on use.
@@ -96,14 +113,20 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
         finally:
             await anyio.to_thread.run_sync(bank.close)
 
-    async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def open_bank() -> Bank:
         bank = state.get("bank")
         if bank is None:
-            raise ToolError("the bank is not open yet; retry in a moment")
+            raise ToolError(state.get("error") or "the bank is not open yet; retry in a moment")
+        return bank
+
+    async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        bank = open_bank()
         try:
             return await anyio.to_thread.run_sync(lambda: fn(bank, *args, **kwargs))
         except (RbError, ValidationError) as exc:
             raise _tool_error(exc) from exc
+        except Exception as exc:
+            raise _unexpected(exc) from exc
 
     http = http_from_config(config)
 
@@ -112,9 +135,7 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
     ) -> T | InputRequiredResult:
         """Run `op` with the server-side models this call can use (sampling first, then the endpoint);
         without any, exactly as `run` does. A retried call (2026-07-28 sampling) resumes its job."""
-        bank = state.get("bank")
-        if bank is None:
-            raise ToolError("the bank is not open yet; retry in a moment")
+        bank = open_bank()
         try:
             if ctx.request_state:
                 return await sampling.pump(sampling.resume(ctx.request_state, ctx.input_responses), ctx)
@@ -129,6 +150,10 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
             return await sampling.pump(sampling.start(body, modern, config.sampling_timeout), ctx)
         except (RbError, ValidationError) as exc:
             raise _tool_error(exc) from exc
+        except (ToolError, anyio.get_cancelled_exc_class()):
+            raise
+        except Exception as exc:
+            raise _unexpected(exc) from exc
 
     app = MCPServer("rb-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
 
@@ -220,7 +245,10 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
         ] = None,
         project: Project = None,
         recall_id: Annotated[
-            int | None, Field(None, ge=1, description="The recall_id from recall_strategies for this task.")
+            int | None,
+            Field(
+                None, ge=1, le=2**63 - 1, description="The recall_id from recall_strategies for this task."
+            ),
         ] = None,
         group_id: Annotated[
             str | None,
@@ -233,7 +261,10 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
         trajectory_id: Annotated[
             int | None,
             Field(
-                None, ge=1, description="Answer a pending prompt: the trajectory_id a previous call returned."
+                None,
+                ge=1,
+                le=2**63 - 1,
+                description="Answer a pending prompt: the trajectory_id a previous call returned.",
             ),
         ] = None,
     ) -> Annotated[CallToolResult, RecordResult] | InputRequiredResult:
@@ -414,10 +445,10 @@ def _preload(bank: Bank) -> None:
         log.warning("embedding model preload failed: %s", exc)
 
 
-def _register_resources(app: MCPServer, state: dict[str, Bank]) -> None:
+def _register_resources(app: MCPServer, state: dict[str, Any]) -> None:
     def bank() -> Bank:
         if "bank" not in state:
-            raise ResourceError("the bank is not open yet")
+            raise ResourceError(state.get("error") or "the bank is not open yet")
         return state["bank"]
 
     @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")

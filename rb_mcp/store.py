@@ -184,7 +184,16 @@ class Store:
         self.db.execute("pragma foreign_keys = on")
         if self.read_only:
             return
-        mode = self.db.execute("pragma journal_mode = wal").fetchone()[0]
+        # Switching a fresh file to WAL needs a moment of exclusive access, and SQLite answers "locked"
+        # at once, without the busy handler, while another process is creating the schema.
+        for attempt in range(40):
+            try:
+                mode = self.db.execute("pragma journal_mode = wal").fetchone()[0]
+                break
+            except Exception as exc:
+                if not _is_busy(exc) or attempt == 39:
+                    raise
+                time.sleep(min(0.05 * (attempt + 1), 0.5))
         if mode.lower() != "wal" and str(self.path) != ":memory:":
             log.warning("journal_mode is %s, not WAL (read-only directory?)", mode)
         self.db.execute("pragma synchronous = normal")

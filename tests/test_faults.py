@@ -191,11 +191,6 @@ def test_read_only_bank_opens_read_only_and_refuses_writes_clearly(tmp_path, emb
     assert_healthy(tmp_path / "copy.sqlite3")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recall.py Retriever._log: logging the recall event is a write, and its StoreError (disk full, "
-    "read-only bank) fails the whole recall instead of returning the memories with recall_id=0 and a note",
-)
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_recall_answers_when_the_bank_cannot_be_written(tmp_path, embedder, fault):
     config = make_bank(tmp_path / "bank.sqlite3", embedder)
@@ -245,12 +240,6 @@ def test_damaged_bank_is_reported_and_not_written_further(tmp_path, embedder):
     assert not ok and "integrity" in failing and "rb-mcp backup" in failing["integrity"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.py from_blob / vindex rerank: a stored vector of the wrong length raises numpy's ValueError, "
-    "which the server reports as a bare 'Error executing tool recall_strategies'; it should be a StoreError "
-    "saying the bank is damaged (and server.py run() should turn any unexpected exception into advice)",
-)
 def test_damaged_vector_is_a_clear_error(tmp_path, embedder):
     config = make_bank(tmp_path / "bank.sqlite3", embedder)
     raw = sqlite3.connect(config.bank)
@@ -291,11 +280,6 @@ def test_unusable_bank_is_refused_untouched_with_advice(tmp_path, embedder, caps
     assert sha(path) == digest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py build_server.lifespan: a bank that cannot be opened (garbage, newer schema) raises "
-    "out of the lifespan, so the server exits at start and the client only sees a closed connection",
-)
 @pytest.mark.parametrize("kind", ["garbage", "newer"])
 def test_server_answers_with_the_reason_when_the_bank_cannot_be_opened(tmp_path, embedder, kind):
     path = tmp_path / "bank.sqlite3"
@@ -390,11 +374,6 @@ def test_model_failing_its_checksum_is_diagnosed_and_writes_fail_clearly(tmp_pat
     assert counts(config.bank) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bank.py Bank.recall / recall.py Retriever.recall: an EmbedError ends recall; it should fall back to "
-    "keyword (FTS5) search and say so in the guidance",
-)
 def test_recall_falls_back_to_keywords_when_the_model_cannot_load(tmp_path, embedder, broken_model):
     config = make_bank(tmp_path / "bank.sqlite3", embedder)
     [result] = call_tools(Config(bank=config.bank, preload=False, project="acme/app"), Bank,

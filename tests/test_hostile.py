@@ -327,11 +327,6 @@ def test_every_size_limit_is_a_clear_error_naming_it(server):
     assert_intact(server)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py record_trajectory/refine_attempt: recall_id and trajectory_id have no le=2**63-1, so a "
-    "larger id reaches SQLite and comes back as 'bank error: Python int too large to convert to SQLite INTEGER'",
-)
 @pytest.mark.parametrize("field_name", ["trajectory_id", "recall_id"])
 def test_ids_beyond_sqlite_integers_are_a_clear_error(server, field_name):
     args = {"task": "t", "summary": "s", field_name: 2**64}
@@ -407,7 +402,7 @@ def secrets_corpus(seed: int = 20240611) -> dict[str, tuple[str, str]]:
     pem_body = rand(64, b64)
     pem = f"-----BEGIN RSA PRIVATE KEY-----\n{pem_body}\n{rand(64, b64)}\n-----END RSA PRIVATE KEY-----"
     aws_key = "AKIA" + rand(16, upper)
-    aws_secret = rand(1) + rand(39, b64)  # one starting with "/" is its own (xfail) test below
+    aws_secret = rand(1) + rand(39, b64)  # one starting with "/" has its own test below
     gh = "ghp_" + rand(36)
     ghpat = "github_pat_" + rand(22) + "_" + rand(59)
     slack = "xoxb-" + rand(12, string.digits) + "-" + rand(24)
@@ -490,11 +485,6 @@ def test_secrets_never_reach_the_bank_the_logs_or_exports(tmp_path, isolated_env
     assert b"REDACTED" in export.read_bytes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recall.py Retriever._log stores the raw recall task in recall_events.query (and so in exports); "
-    "it should store redact(task)",
-)
 def test_secrets_in_a_recall_query_are_not_stored(bank):
     corpus = secrets_corpus(seed=7)
     for text, _ in corpus.values():
@@ -503,11 +493,6 @@ def test_secrets_in_a_recall_query_are_not_stored(bank):
     assert leaks(dump, corpus) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact.py _value_is_secret: an assigned value starting with '/' is taken for a path and kept, "
-    "so PASSWORD=/<random> or AWS_SECRET_ACCESS_KEY=/<base64> (1 base64 key in 64) is stored in clear",
-)
 def test_env_secret_starting_with_a_slash_is_redacted(bank):
     value = "/VSGVBrYSuIb9OZiFZ3HLKv797TPNbpjava1bMZw"  # base64 alphabet; not a live credential
     bank.record(task=f"Deploy fails: DB_PASSWORD={value}", summary=f"AWS_SECRET_ACCESS_KEY={value[:38]}")

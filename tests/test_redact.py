@@ -721,3 +721,12 @@ ADVERSARIAL = {
 def test_adversarial_inputs_finish(name: str) -> None:
     out = redact(ADVERSARIAL[name])
     assert isinstance(out, str)
+
+
+@pytest.mark.parametrize("prefix", ["Error: ", "note: ", "log: step=", "Deploy fails: "])
+def test_assignment_inside_another_value_is_redacted(prefix):
+    # Regression: the generic rule consumed "Error: PASSWORD=..." as the value of "Error" and never
+    # looked at the assignment inside it.
+    secret = "hunter" + "22xyZ9"
+    assert secret not in redact(f"{prefix}PASSWORD={secret}")
+    assert secret not in redact(f"{prefix}DB_PASSWORD=/{secret}{secret}")
