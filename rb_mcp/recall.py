@@ -131,17 +131,17 @@ class Retriever:
         """Past tasks by BM25 over their text and files, and by BM25 over their files alone.
 
         Both rankings come from one FTS5 match, materialized once: about the cost of the keyword
-        search alone, where a second match would double it. The first weighs the files twice as much as the
-        text, as `Store.keyword` does; the second is past work on the files and modules this task
-        names, or whose file names share its words.
+        search alone, where a second match would double it. The first weighs the files twice as
+        much as the text, as `Store.keyword` does; the second is past work on the files and
+        modules this task names, or whose file names share its words.
         """
         match = fts_query(task)
         if not match or not partitions:
             return [], []
         marks = ",".join("?" * len(partitions))
         rows = self.store.query(
-            f"with m as {self._materialized}(select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, bm25(task_fts, 0.0, 1.0) as rf "
-            "from task_fts f join trajectories t on t.id = f.rowid "
+            f"with m as {self._materialized}(select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, "
+            "bm25(task_fts, 0.0, 1.0) as rf from task_fts f join trajectories t on t.id = f.rowid "
             f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks})) "
             "select * from (select id, 0, r from m order by r limit ?) "
             "union all select * from (select id, 1, rf from m where rf < 0 order by rf limit ?)",
@@ -177,9 +177,9 @@ class Retriever:
             for item_id in by_task.get(trajectory_id, []):
                 seen.setdefault(item_id, trajectory_id)
         if excluded:
+            marks = ",".join("?" * len(excluded))
             own = self.store.query(
-                f"select distinct item_id from item_sources where trajectory_id in ({','.join('?' * len(excluded))})",
-                tuple(excluded),
+                f"select distinct item_id from item_sources where trajectory_id in ({marks})", tuple(excluded)
             )
             for (item_id,) in own:
                 seen.pop(item_id, None)
