@@ -36,7 +36,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     "k": Setting("RB_MCP_K", "3", "Default number of memory items recall_strategies returns."),
     "min_score": Setting(
-        "RB_MCP_MIN_SCORE", "0.30", "Similarity floor (cosine) below which a memory is not recalled."
+        "RB_MCP_MIN_SCORE",
+        "0.30",
+        "Similarity floor (cosine) below which a memory is not recalled; a past task whose files match the task is kept below it.",
     ),
     "token_budget": Setting(
         "RB_MCP_TOKEN_BUDGET", "1200", "Upper bound on the tokens of recalled guidance per call."

@@ -145,3 +145,27 @@ def test_fts_hostile_queries_search_safely(bank: Bank, hostile):
     bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
     bank.recall(hostile + " parser")  # must not raise
     assert bank.store.one("select count(*) from items")[0] == 1
+
+
+def test_code_refs_from_paths_and_modules():
+    from rb_mcp.fts import code_refs
+
+    refs = code_refs(
+        'File "/usr/lib/python3/site-packages/django/core/validators.py", in django.db.models.query.QuerySet'
+    )
+    assert "core validators py" in refs and "validators py" in refs
+    assert "django db models query" in refs and "django db models" in refs
+
+
+@pytest.mark.timeout(20)
+def test_fts_query_on_a_huge_word_is_fast():
+    assert fts_query("a" * 1_000_000).count('"') >= 2
+
+
+def test_episode_found_through_a_named_file_below_the_floor(bank: Bank):
+    # A past task that touched the file this task names comes back even when the two issue texts
+    # are not similar enough for the cosine floor.
+    past = bank.record(task="Refactor the admin changelist for speed", summary="s", outcome="success",
+                       files=["django/contrib/admin/views/main.py"])  # fmt: skip
+    hit = bank.recall("Crash in django/contrib/admin/views/main.py when list_filter has a callable", k=3)
+    assert past.trajectory_id in [e.trajectory_id for e in hit.episodes]
