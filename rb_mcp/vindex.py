@@ -203,13 +203,17 @@ class _Codes:
         return sum(p.n for p in self.parts.values())
 
     def build(self, ids: np.ndarray, parts: Sequence[str], codes: np.ndarray) -> None:
-        self.parts = {}
-        if len(ids):
-            self.nbytes = codes.shape[1]
-            names, inverse = np.unique(np.asarray(parts, dtype=object), return_inverse=True)
-            for i, name in enumerate(names):
-                sel = inverse == i
-                self.parts[str(name)] = _Partition(ids[sel], codes[sel])
+        # Number the partition names with a dict: np.unique on a million Python strings takes a second.
+        numbers: dict[str, int] = {}
+        which = np.fromiter(
+            (numbers.setdefault(p, len(numbers)) for p in parts), dtype=np.int32, count=len(parts)
+        )
+        self.build_parts({name: (ids[which == i], codes[which == i]) for name, i in numbers.items()})
+
+    def build_parts(self, parts: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        self.parts = {name: _Partition(ids, codes) for name, (ids, codes) in parts.items() if len(ids)}
+        if self.parts:
+            self.nbytes = next(iter(parts.values()))[1].shape[1]
 
     def apply(self, changed: np.ndarray, rows: list[tuple[int, str, bytes]]) -> None:
         """Replace the codes of `changed` ids by `rows` (ids absent from `rows` were deleted)."""
@@ -406,18 +410,16 @@ class VectorIndex:
             return False  # the log no longer reaches back to the snapshot
         if any(tag == RESET for _, tag, _ in changes):
             return False
-        ids, parts, codes = [], [], []
+        chunks: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         for part, ids_blob, codes_blob in db.execute(
             "select part, ids, codes from vec_snapshot where tbl = ? order by part, chunk", (spec.tag,)
         ):
             chunk_ids = np.frombuffer(ids_blob, dtype=np.int64)
+            ids, codes = chunks.setdefault(part, ([], []))
             ids.append(chunk_ids)
-            parts += [part] * len(chunk_ids)
             codes.append(np.frombuffer(codes_blob, dtype=np.uint8).reshape(len(chunk_ids), -1))
-        self.codes[spec.name].build(
-            np.concatenate(ids) if ids else np.zeros(0, np.int64),
-            parts,
-            np.concatenate(codes) if codes else np.zeros((0, 8), np.uint8),
+        self.codes[spec.name].build_parts(
+            {part: (np.concatenate(ids), np.concatenate(codes)) for part, (ids, codes) in chunks.items()}
         )
         changed = sorted({row_id for _, tag, row_id in changes if tag == spec.tag})
         if changed:
