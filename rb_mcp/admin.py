@@ -44,8 +44,8 @@ def stats(bank: Bank) -> Stats:
 def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, str]], bool]:
     """Checks as (name, status ok|warn|fail, detail); the bool says whether all essentials pass.
 
-    Degraded modes are warnings, not failures: without sqlite-vec search is exact numpy, and a
-    bank this user cannot write still answers recall.
+    Degraded modes are warnings, not failures: a bank this user cannot write still answers recall,
+    and without the model recall falls back to keyword search.
     """
     checks: list[tuple[str, str, str]] = []
     info = driver_info()
@@ -153,8 +153,6 @@ def reembed(bank: Bank, model: str, progress: Any = None) -> dict[str, int]:
         store.drop_vectors(db)
         store.set_meta(db, "embed_model", model)
         store.set_meta(db, "embed_dim", str(new.dim))
-        if store.has_vec:
-            store._create_vec_tables(db, new.dim)
         db.executemany("update items set embedding = ? where id = ?", [(b, i) for i, b in item_vecs])
         db.executemany(
             "update trajectories set task_embedding = ? where id = ?", [(b, i) for i, b in task_vecs]

@@ -341,9 +341,6 @@ class Store:
                 self.set_meta(db, "embed_model", model)
                 self.set_meta(db, "embed_dim", str(dim))
 
-    def _create_vec_tables(self, db: Any, dim: int) -> None:
-        """Nothing to do: migration 2 creates the index tables, whose codes fit any dimension."""
-
     def vec_tables_exist(self) -> bool:
         return self.one("select 1 from sqlite_master where name = 'item_vec'") is not None
 
