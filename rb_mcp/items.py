@@ -128,9 +128,10 @@ def store_items(
                 continue
             stamp = now()
             cur = db.execute(
-                "insert into items (title, description, content, kind, scope, trajectory_id, files, tags, "
-                "embedding, content_hash, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert into items (id, title, description, content, kind, scope, trajectory_id, files, tags, "
+                "embedding, content_hash, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    _next_item_id(db),
                     draft.title,
                     draft.description,
                     draft.content,
@@ -224,6 +225,22 @@ def credit(store: Store, recall_id: int | None, outcome: str) -> list[int]:
         return ids if column else []
 
 
+# Item ids are never reused: a hard-forgotten id that came back on the next insert would inherit
+# the old item's recall hits, credit and the references agents kept to it. The table has no
+# AUTOINCREMENT (changing that needs a table rebuild), so the highest id ever forgotten is kept in
+# `meta` and new ids start above it, inside the same write transaction.
+_ID_FLOOR = "item_id_floor"
+
+
+def _next_item_id(db: Any) -> int:
+    row = db.execute(
+        "select max(coalesce((select max(id) from items), 0), "
+        "coalesce((select cast(value as integer) from meta where key = ?), 0))",
+        (_ID_FLOOR,),
+    ).fetchone()
+    return int(row[0]) + 1
+
+
 def forget(store: Store, item_id: int, hard: bool = True) -> bool:
     """Remove an item (row, vector, FTS row, history) or archive it; False when it does not exist."""
     with store.transaction() as db:
@@ -233,6 +250,11 @@ def forget(store: Store, item_id: int, hard: bool = True) -> bool:
         if hard:
             db.execute("update items set superseded_by = null where superseded_by = ?", (item_id,))
             db.execute("delete from items where id = ?", (item_id,))
+            db.execute(
+                "insert into meta values (?, ?) on conflict (key) do update "
+                "set value = max(cast(value as integer), cast(excluded.value as integer))",
+                (_ID_FLOOR, str(item_id)),
+            )
         else:
             db.execute("update items set status = 'archived', updated_at = ? where id = ?", (now(), item_id))
     return True

@@ -70,6 +70,27 @@ def test_indexes_follow_rows_and_forget_removes_everything(bank: Bank):
     assert bank.recall("Parser crashes on empty input").items == []
 
 
+def test_forgotten_item_ids_are_never_reused(bank: Bank):
+    """SQLite hands out max(id)+1, so forgetting the newest item used to give its id (with recall
+    hits and credit pointing at it) to the next item stored."""
+    first = bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+    old_id = first.stored[0].id
+    recalled = bank.recall("Parser crashes on empty input")
+    assert [i.id for i in recalled.items] == [old_id]
+    assert forget(bank.store, old_id)
+    second = bank.record(
+        task="Cache never expires entries", summary="s", outcome="success",
+        items=[good_item(2, title="Expire cache entries on write")],
+    )  # fmt: skip
+    new_id = second.stored[0].id
+    assert second.stored[0].action == "added" and new_id > old_id
+    assert bank.store.one("select count(*) from recall_hits where item_id = ?", (new_id,))[0] == 0
+    bank.store.close()
+    reopened = Store.open(bank.store.path)  # the floor is in the file, not in the process
+    assert reopened.one("select max(id) from items")[0] == new_id
+    reopened.close()
+
+
 def test_archive_hides_from_recall_but_keeps_row(bank: Bank):
     r = bank.record(
         task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)]
