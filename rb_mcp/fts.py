@@ -52,14 +52,15 @@ def terms(text: str, limit: int = MAX_TERMS) -> list[str]:
 
 # One recall builds the same query for past tasks and for memory items: build it once.
 @lru_cache(maxsize=16)
+def query_parts(text: str, limit: int = MAX_TERMS) -> tuple[str, ...]:
+    """The quoted terms and file phrases of `text`, each a MATCH expression on its own."""
+    words = [p.replace('"', "") for p in terms(text, limit) + code_refs(text)]
+    return tuple(f'"{w}"' for w in words if w.strip())
+
+
 def fts_query(text: str, limit: int = MAX_TERMS) -> str:
     """An OR of quoted terms and file phrases; empty string when the text has no searchable word."""
-    return _any_of(terms(text, limit) + code_refs(text))
-
-
-def _any_of(phrases: list[str]) -> str:
-    words = [p.replace('"', "") for p in phrases]
-    return " OR ".join(f'"{w}"' for w in words if w.strip())
+    return " OR ".join(query_parts(text, limit))
 
 
 # ---- code references: the files and modules a task names ------------------------------------

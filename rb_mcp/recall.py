@@ -18,14 +18,15 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rb_mcp import lexical
 from rb_mcp.errors import EmbedError, StoreError
-from rb_mcp.fts import fts_query
-from rb_mcp.items import embeddings_of, get_items
+from rb_mcp.items import get_items
 from rb_mcp.models import Episode, Kind, Provenance, RecallHit, RecallResult
 from rb_mcp.redact import redact
 from rb_mcp.store import GLOBAL, Store, from_blob, now
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from rb_mcp.bank import Bank
 
 RRF_K = 60
+CANDIDATES = 120  # fused candidates scored per recall
+_EMBED_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rb-mcp-embed")
 CHARS_PER_TOKEN = 4
 
 
@@ -79,34 +82,38 @@ class Retriever:
         episodes: bool = True,
     ) -> RecallResult:
         partitions = [scope, GLOBAL] if scope and scope != GLOBAL else [GLOBAL]
+        # The model runs (outside the GIL) while SQLite does the keyword searches.
+        embedding = _EMBED_POOL.submit(self.bank.embed_one, task)
+        pool = max(50, 8 * k)
+        excluded = set(exclude_trajectories)
+        task_kw, task_files = self._task_keywords(task, partitions, pool, excluded)
+        item_kw = [i for i, _ in self.store.keyword("item_fts", task, partitions, pool)]
         try:
-            qvec: np.ndarray | None = self.bank.embed_one(task)
+            qvec: np.ndarray | None = embedding.result()
         except EmbedError as exc:
             # Degraded mode: without the model, keyword search still finds what names the same things.
             log.warning("recall without vectors: %s", exc)
             qvec = None
-        pool = max(50, 8 * k)
-        excluded = set(exclude_trajectories)
 
         task_vec = (
             [(t, s) for t, s in self.store.knn("task_vec", qvec, partitions, pool) if t not in excluded]
             if qvec is not None
             else []
         )
-        task_kw, task_files = self._task_keywords(task, partitions, pool, excluded)
         task_scores = rrf([t for t, _ in task_vec], task_kw, task_files)
         task_sims = (
             self._task_sims(list(task_scores), qvec) if qvec is not None else dict.fromkeys(task_scores, 1.0)
         )
 
         item_vec = self.store.knn("item_vec", qvec, partitions, pool) if qvec is not None else []
-        item_kw = [i for i, _ in self.store.keyword("item_fts", task, partitions, pool)]
         via_task = self._items_of_tasks(sorted(task_scores, key=lambda t: -task_scores[t]), excluded)
         fused = rrf([i for i, _ in item_vec], item_kw, [i for i, _ in via_task])
 
-        hits = self._hits(fused, qvec, item_vec, item_kw, dict(via_task), task_sims, excluded, kinds, scope)
+        hits = self._hits(
+            fused, qvec, item_vec, item_kw, dict(via_task), task_sims, excluded, kinds, scope, k
+        )
         eps = self._episodes(task_scores, task_sims, set(task_files), k) if episodes else []
-        hits, eps, guidance, truncated = self._budget(hits[:k], eps, scope)
+        hits, eps, guidance, truncated = self._budget(hits, eps, scope)
         recall_id = self._log(task, scope, k, hits) if log_event else 0
         if log_event and recall_id and (hits or eps):
             guidance += f"\nWhen the task is done, call record_trajectory with recall_id={recall_id}."
@@ -135,17 +142,18 @@ class Retriever:
         much as the text, as `Store.keyword` does; the second is past work on the files and
         modules this task names, or whose file names share its words.
         """
-        match = fts_query(task)
-        if not match or not partitions:
+        match = self.store.match_plan("task_fts", task) if partitions else ""
+        if not match:
             return [], []
         marks = ",".join("?" * len(partitions))
         rows = self.store.query(
             f"with m as {self._materialized}(select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, "
             "bm25(task_fts, 0.0, 1.0) as rf from task_fts f join trajectories t on t.id = f.rowid "
-            f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks})) "
+            f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks}) "
+            "order by f.rowid desc limit ?) "
             "select * from (select id, 0, r from m order by r limit ?) "
             "union all select * from (select id, 1, rf from m where rf < 0 order by rf limit ?)",
-            (match, *partitions, limit, limit),
+            (match, *partitions, lexical.ROWS, limit, limit),
         )
         ranked = sorted(rows, key=lambda row: row[2])
         by_text = [int(i) for i, files_only, _ in ranked if not files_only and i not in excluded]
@@ -196,7 +204,9 @@ class Retriever:
         excluded: set[int],
         kinds: Sequence[Kind] | None,
         scope: str | None,
+        k: int,
     ) -> list[RecallHit]:
+        """The k best candidates, project items first, with their provenance."""
         if not fused:
             return []
         if excluded:
@@ -208,20 +218,30 @@ class Retriever:
                 )
             }
             fused = {i: s for i, s in fused.items() if i not in own}
-        found = get_items(self.store, list(fused))
-        vectors = embeddings_of(self.store, list(found))
-        vec_ids, kw_ids = {i for i, _ in item_vec}, set(item_kw)
+        # Score the best fused candidates from a few raw columns; build full items (and their
+        # provenance) only for the k that are returned. Credit moves a score by at most 2x, so a
+        # candidate far down the fused list never reaches the top k.
+        ids = sorted(fused, key=lambda i: -fused[i])[: max(CANDIDATES, 8 * k)]
+        vec_sims = dict(item_vec)
+        marks = ",".join("?" * len(ids))
+        rows = self.store.query(
+            "select id, scope, kind, helped, harmed, strength, "
+            f"case when id in ({','.join(str(int(i)) for i in vec_sims) or 'null'}) then null else embedding end "
+            f"from items where id in ({marks}) and status = 'active'",
+            ids,
+        )
+        vec_ids, kw_ids = set(vec_sims), set(item_kw)
         floor = self.bank.config.min_score
-        hits: list[RecallHit] = []
-        for item_id, base in fused.items():
-            item = found.get(item_id)
-            if item is None or item.status != "active" or (kinds and item.kind not in kinds):
+        scored: list[tuple[bool, float, int, float, list[str]]] = []
+        for item_id, item_scope, kind, helped, harmed, strength, blob in rows:
+            if kinds and kind not in kinds:
                 continue
             source = via_task.get(item_id)
             if qvec is None:  # keyword-only mode: no cosine to put a floor on
                 sim = 0.0
             else:
-                sim_item = float(vectors[item_id] @ qvec) if item_id in vectors else -1.0
+                vec = from_blob(blob)
+                sim_item = vec_sims.get(item_id, float(vec @ qvec) if vec is not None else -1.0)
                 sim = max(sim_item, task_sims.get(source, -1.0) if source else -1.0)
                 if sim < floor:
                     continue
@@ -234,7 +254,17 @@ class Retriever:
                 )
                 if ok
             ]
-            prov = self._provenance(item.trajectory_id)
+            score = round(fused[item_id] * credit_factor(helped, harmed, strength) * 1000, 4)
+            scored.append((item_scope != scope, -score, item_id, sim, matched))
+        scored.sort()
+        top = scored[:k]
+        found = get_items(self.store, [t[2] for t in top])
+        provenance = self._provenance([found[t[2]].trajectory_id for t in top if t[2] in found])
+        hits: list[RecallHit] = []
+        for _, neg_score, item_id, sim, matched in top:
+            item = found.get(item_id)
+            if item is None:  # forgotten between the two reads
+                continue
             hits.append(
                 RecallHit(
                     id=item.id,
@@ -243,25 +273,30 @@ class Retriever:
                     content=item.content,
                     kind=item.kind,
                     scope=item.scope,
-                    score=round(base * credit_factor(item.helped, item.harmed, item.strength) * 1000, 4),
+                    score=-neg_score,
                     similarity=round(sim, 4),
                     matched_by=matched,
                     helped=item.helped,
                     harmed=item.harmed,
-                    provenance=prov,
+                    provenance=provenance.get(
+                        item.trajectory_id, Provenance(trajectory_id=item.trajectory_id)
+                    ),
                 )
             )
-        hits.sort(key=lambda h: (h.scope != scope, -h.score))
         return hits
 
-    def _provenance(self, trajectory_id: int | None) -> Provenance:
-        if trajectory_id is None:
-            return Provenance(trajectory_id=None)
-        row = self.store.one("select task, outcome from trajectories where id = ?", (trajectory_id,))
-        if row is None:
-            return Provenance(trajectory_id=trajectory_id)
-        task = row[0] if len(row[0]) <= 200 else row[0][:197] + "..."
-        return Provenance(trajectory_id=trajectory_id, task=task, outcome=row[1])
+    def _provenance(self, trajectory_ids: list[int | None]) -> dict[int | None, Provenance]:
+        ids = [t for t in dict.fromkeys(trajectory_ids) if t is not None]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.store.query(f"select id, task, outcome from trajectories where id in ({marks})", ids)
+        return {
+            t: Provenance(
+                trajectory_id=t, task=task if len(task) <= 200 else task[:197] + "...", outcome=outcome
+            )
+            for t, task, outcome in rows
+        }
 
     def _episodes(
         self, task_scores: dict[int, float], task_sims: dict[int, float], vouched: set[int], k: int

@@ -29,9 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from rb_mcp import migrations, vindex
+from rb_mcp import lexical, migrations, vindex
 from rb_mcp.errors import SchemaError, StoreError
-from rb_mcp.fts import fts_query
 
 log = logging.getLogger("rb_mcp.store")
 
@@ -120,6 +119,7 @@ class Store:
         self.lock = threading.RLock()
         self.mode = "rw"  # "ro" or "immutable" when the file cannot be written (see `open`)
         self.damaged: str | None = None  # set once SQLite reports a malformed file: no more writes
+        self._planners: dict[str, lexical.Planner] = {}
 
     # ---- opening ---------------------------------------------------------------------------
     @classmethod
@@ -317,7 +317,10 @@ class Store:
         return row[0] if row else None
 
     def set_meta(self, db: Any, key: str, value: str) -> None:
-        db.execute("insert into meta values (?, ?) on conflict (key) do update set value = excluded.value", (key, value))
+        db.execute(
+            "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
+            (key, value),
+        )
 
     # ---- vectors ---------------------------------------------------------------------------
     @property
@@ -373,7 +376,8 @@ class Store:
 
     def index_task(self, db: Any, trajectory_id: int) -> None:
         row = db.execute(
-            "select task, files, project, task_embedding, role from trajectories where id = ?", (trajectory_id,)
+            "select task, files, project, task_embedding, role from trajectories where id = ?",
+            (trajectory_id,),
         ).fetchone()
         self.unindex_task(db, trajectory_id)
         if row is None or row[4] == "refine":
@@ -428,7 +432,9 @@ class Store:
                 )
             return self._vindex
 
-    def _knn_numpy(self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
+    def _knn_numpy(
+        self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
         # Exact cosine over the stored float vectors: the reference the fast path is measured
         # against, and the search of in-memory banks.
         marks = ",".join("?" * len(partitions))
@@ -448,41 +454,92 @@ class Store:
         order = np.argsort(-sims)[:k]
         return [(int(ids[i]), float(sims[i])) for i in order]
 
+    _ROWS_OF = {"item_fts": "items", "task_fts": "trajectories"}
+
+    def match_plan(self, table: str, text: str) -> str:
+        """The MATCH expression to search `table` for `text` with (see `rb_mcp.lexical`)."""
+        planner = self._planners.get(table)
+        if planner is None:
+
+            def count(expr: str, cap: int) -> int:
+                sql = f"select count(*) from (select rowid from {table} where {table} match ? limit ?)"
+                return int(self.one(sql, (expr, cap))[0])
+
+            def total() -> int:
+                return int(self.one(f"select coalesce(max(id), 0) from {self._ROWS_OF[table]}")[0])
+
+            planner = self._planners.setdefault(table, lexical.Planner(count, total))
+        return planner.plan(text)
+
     def keyword(self, table: str, text: str, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """BM25 matches, best first, as (rowid, bm25) where lower bm25 is better (FTS5 convention)."""
-        match = fts_query(text)
-        if not match or not partitions:
+        """BM25 matches, best first, as (rowid, bm25) where lower bm25 is better (FTS5 convention).
+
+        At most `lexical.ROWS` matching rows (the newest) are scored: see `rb_mcp.lexical`.
+        """
+        match = self.match_plan(table, text) if partitions else ""
+        if not match:
             return []
         marks = ",".join("?" * len(partitions))
         if table == "item_fts":
-            sql = (
-                "select f.rowid, bm25(item_fts, 3.0, 2.0, 1.0, 2.0, 2.0) as r from item_fts f "
-                f"join items i on i.id = f.rowid where item_fts match ? and i.scope in ({marks}) order by r limit ?"
+            inner = (
+                "select f.rowid as id, bm25(item_fts, 3.0, 2.0, 1.0, 2.0, 2.0) as r from item_fts f "
+                f"join items i on i.id = f.rowid where item_fts match ? and i.scope in ({marks})"
             )
         else:
-            sql = (
-                "select f.rowid, bm25(task_fts, 1.0, 2.0) as r from task_fts f join trajectories t on t.id = f.rowid "
-                f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks}) order by r limit ?"
+            inner = (
+                "select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r from task_fts f join trajectories t "
+                f"on t.id = f.rowid where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks})"
             )
-        return [(int(i), float(r)) for i, r in self.query(sql, (match, *partitions, k))]
+        sql = f"select id, r from ({inner} order by f.rowid desc limit ?) order by r limit ?"
+        return [(int(i), float(r)) for i, r in self.query(sql, (match, *partitions, lexical.ROWS, k))]
 
     # ---- consistency -----------------------------------------------------------------------
     def consistency_problems(self) -> list[str]:
         """Every active item has exactly its FTS (and vector) row, and nothing else is indexed."""
         problems: list[str] = []
         checks = [
-            ("items without FTS row", "select id from items where status = 'active' and id not in (select rowid from item_fts)"),
-            ("FTS rows without active item", "select rowid from item_fts where rowid not in (select id from items where status = 'active')"),
-            ("tasks without FTS row", "select id from trajectories where role != 'refine' and id not in (select rowid from task_fts)"),
-            ("task FTS rows without trajectory", "select rowid from task_fts where rowid not in (select id from trajectories)"),
+            (
+                "items without FTS row",
+                "select id from items where status = 'active' and id not in (select rowid from item_fts)",
+            ),
+            (
+                "FTS rows without active item",
+                "select rowid from item_fts where rowid not in (select id from items where status = 'active')",
+            ),
+            (
+                "tasks without FTS row",
+                "select id from trajectories where role != 'refine' and id not in (select rowid from task_fts)",
+            ),
+            (
+                "task FTS rows without trajectory",
+                "select rowid from task_fts where rowid not in (select id from trajectories)",
+            ),
         ]
         checks += [
-            ("items without vector", "select id from items where status = 'active' and embedding is not null and id not in (select item_id from item_vec)"),
-            ("vectors without active item", "select item_id from item_vec where item_id not in (select id from items where status = 'active' and embedding is not null)"),
-            ("item vectors in another scope than their item", "select v.item_id from item_vec v join items i on i.id = v.item_id where v.scope != i.scope"),
-            ("tasks without vector", "select id from trajectories where role != 'refine' and task_embedding is not null and id not in (select trajectory_id from task_vec)"),
-            ("task vectors without trajectory", "select trajectory_id from task_vec where trajectory_id not in (select id from trajectories where role != 'refine' and task_embedding is not null)"),
-            ("task vectors in another project than their task", f"select v.trajectory_id from task_vec v join trajectories t on t.id = v.trajectory_id where v.project != coalesce(t.project, '{GLOBAL}')"),
+            (
+                "items without vector",
+                "select id from items where status = 'active' and embedding is not null and id not in (select item_id from item_vec)",
+            ),
+            (
+                "vectors without active item",
+                "select item_id from item_vec where item_id not in (select id from items where status = 'active' and embedding is not null)",
+            ),
+            (
+                "item vectors in another scope than their item",
+                "select v.item_id from item_vec v join items i on i.id = v.item_id where v.scope != i.scope",
+            ),
+            (
+                "tasks without vector",
+                "select id from trajectories where role != 'refine' and task_embedding is not null and id not in (select trajectory_id from task_vec)",
+            ),
+            (
+                "task vectors without trajectory",
+                "select trajectory_id from task_vec where trajectory_id not in (select id from trajectories where role != 'refine' and task_embedding is not null)",
+            ),
+            (
+                "task vectors in another project than their task",
+                f"select v.trajectory_id from task_vec v join trajectories t on t.id = v.trajectory_id where v.project != coalesce(t.project, '{GLOBAL}')",
+            ),
         ]
         for label, sql in checks:
             ids = [r[0] for r in self.query(sql)]
