@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
-
 from rb_mcp import consolidate, prompts
 from rb_mcp import items as item_ops
 from rb_mcp.errors import RbError
@@ -29,7 +27,7 @@ from rb_mcp.llm import (
     ask_json,
     converse,
 )
-from rb_mcp.models import AttemptView, ItemDraft, Outcome, Trajectory
+from rb_mcp.models import AttemptView, DrainReport, ItemDraft, Outcome, Trajectory
 from rb_mcp.redact import redact
 
 if TYPE_CHECKING:
@@ -175,24 +173,6 @@ def review(
 
 
 # ---- the queue -----------------------------------------------------------------------------------
-class DrainReport(BaseModel):
-    """What one pass over the queue did."""
-
-    judged: int = Field(0, description="Trajectories the model judged.")
-    distilled: int = Field(0, description="Trajectories distilled into memory items (possibly none).")
-    contrasted: int = Field(0, description="Attempt groups contrasted.")
-    stored: int = Field(0, description="Memory items added or merged.")
-    settled: int = Field(0, description="Near-duplicate pairs the model merged or replaced.")
-    failed: int = Field(0, description="Trajectories or groups the model could not finish; they stay queued.")
-    waiting: int = Field(
-        0, description="Parallel attempts waiting for a second judged attempt in their group."
-    )
-    remaining: int = Field(0, description="Trajectories still pending after this pass.")
-    remaining_ids: list[int] = Field(default_factory=list, description="The first pending trajectory ids.")
-    backend: str = Field("", description="The model that did the work.")
-    stopped: str = Field("", description="Why the pass stopped early (the backend failed), if it did.")
-
-
 class _Watch:
     """Remembers whether the backend itself failed, so a drain stops instead of timing out N times."""
 

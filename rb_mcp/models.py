@@ -224,3 +224,21 @@ class Stats(BaseModel):
     bank: str
     schema_version: int
     model: str
+
+
+class DrainReport(BaseModel):
+    """What one pass over the queue did."""
+
+    judged: int = Field(0, description="Trajectories the model judged.")
+    distilled: int = Field(0, description="Trajectories distilled into memory items (possibly none).")
+    contrasted: int = Field(0, description="Attempt groups contrasted.")
+    stored: int = Field(0, description="Memory items added or merged.")
+    settled: int = Field(0, description="Near-duplicate pairs the model merged or replaced.")
+    failed: int = Field(0, description="Trajectories or groups the model could not finish; they stay queued.")
+    waiting: int = Field(
+        0, description="Parallel attempts waiting for a second judged attempt in their group."
+    )
+    remaining: int = Field(0, description="Trajectories still pending after this pass.")
+    remaining_ids: list[int] = Field(default_factory=list, description="The first pending trajectory ids.")
+    backend: str = Field("", description="The model that did the work.")
+    stopped: str = Field("", description="Why the pass stopped early (the backend failed), if it did.")

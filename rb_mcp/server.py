@@ -13,8 +13,10 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import anyio
 from mcp.server import MCPServer
@@ -24,10 +26,7 @@ from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnno
 from pydantic import Field, ValidationError
 
 from rb_mcp import __version__, sampling
-from rb_mcp import items as item_ops
-from rb_mcp.bank import Bank
 from rb_mcp.config import Config
-from rb_mcp.distill import DrainReport, ProgressFn, queue_report
 from rb_mcp.errors import RbError
 from rb_mcp.llm import LLM, ChainLLM, http_from_config
 from rb_mcp.models import (
@@ -40,6 +39,7 @@ from rb_mcp.models import (
     MAX_STEPS,
     MAX_SUMMARY,
     MAX_TASK,
+    DrainReport,
     ItemDraft,
     Kind,
     Outcome,
@@ -49,8 +49,13 @@ from rb_mcp.models import (
     Step,
 )
 
+if TYPE_CHECKING:  # the bank (numpy, SQLite, the index) is imported after the handshake
+    from rb_mcp.bank import Bank
+    from rb_mcp.distill import ProgressFn
+
 log = logging.getLogger("rb_mcp.server")
 T = TypeVar("T")
+OPEN_TIMEOUT = 120.0  # seconds a tool call waits for the bank to open (a busy bank retries its lock)
 
 INSTRUCTIONS = """rb-mcp is your memory across tasks and sessions (ReasoningBank): strategies that worked,
 pitfalls learned from failures. Use it in a loop:
@@ -90,37 +95,58 @@ def _tool_error(exc: Exception) -> ToolError:
     return ToolError(str(exc))
 
 
-def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) -> MCPServer:
-    state: dict[str, Any] = {}
+def _open_default(config: Config) -> Bank:
+    from rb_mcp.bank import Bank
 
-    @asynccontextmanager
-    async def lifespan(_app: MCPServer) -> AsyncIterator[dict[str, Any]]:
+    return Bank(config)
+
+
+def build_server(config: Config, bank_factory: Callable[[Config], Bank] = _open_default) -> MCPServer:
+    state: dict[str, Any] = {}
+    opened: Future[Bank] = Future()
+
+    def open_in_background() -> None:
+        # The handshake does not wait for the bank: it opens (imports, migrations, vector index
+        # snapshot) while the client initializes; the first tool call waits for it if need be.
         try:
-            bank = await anyio.to_thread.run_sync(bank_factory, config)
+            bank = bank_factory(config)
         except RbError as exc:
             # Stay up and answer every call with the reason: a server that exits at start only shows
             # the client a closed connection, with the advice lost in a log nobody reads.
             log.error("cannot open the bank: %s", exc)
             state["error"] = str(exc)
-            yield state
+            opened.set_exception(exc)
             return
+        except BaseException as exc:
+            state["error"] = f"cannot open the bank: {exc}"
+            opened.set_exception(exc)
+            raise
         state["bank"] = bank
+        opened.set_result(bank)
         if config.preload:
-            # Warm the model after the handshake so the first recall is fast; errors surface on use.
-            threading.Thread(target=_preload, args=(bank,), daemon=True, name="rb-mcp-preload").start()
+            # Warm the model and the vector index so the first recall is fast; errors surface on use.
+            _preload(bank)
+
+    @asynccontextmanager
+    async def lifespan(_app: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        threading.Thread(target=open_in_background, daemon=True, name="rb-mcp-open").start()
         try:
             yield state
         finally:
-            await anyio.to_thread.run_sync(bank.close)
+            bank = await anyio.to_thread.run_sync(_wait, opened, OPEN_TIMEOUT)
+            if bank is not None:
+                await anyio.to_thread.run_sync(bank.close)
 
-    def open_bank() -> Bank:
+    async def ready_bank() -> Bank:
         bank = state.get("bank")
         if bank is None:
-            raise ToolError(state.get("error") or "the bank is not open yet; retry in a moment")
+            bank = await anyio.to_thread.run_sync(_wait, opened, OPEN_TIMEOUT)
+        if bank is None:
+            raise ToolError(state.get("error") or "the bank is still opening; retry in a moment")
         return bank
 
     async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        bank = open_bank()
+        bank = await ready_bank()
         try:
             return await anyio.to_thread.run_sync(lambda: fn(bank, *args, **kwargs))
         except (RbError, ValidationError) as exc:
@@ -135,7 +161,7 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
     ) -> T | InputRequiredResult:
         """Run `op` with the server-side models this call can use (sampling first, then the endpoint);
         without any, exactly as `run` does. A retried call (2026-07-28 sampling) resumes its job."""
-        bank = open_bank()
+        bank = await ready_bank()
         try:
             if ctx.request_state:
                 return await sampling.pump(sampling.resume(ctx.request_state, ctx.input_responses), ctx)
@@ -185,7 +211,7 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
         does not. Keep the returned recall_id and pass it to record_trajectory when the task ends so
         the memories that helped (or misled) get credit.
         """
-        result = await run(Bank.recall, task, project, k, kinds)
+        result = await run(lambda bank, *a: bank.recall(*a), task, project, k, kinds)
         text = f"{result.guidance}\n\n(recall_id={result.recall_id}, items={len(result.items)}, episodes={len(result.episodes)})"
         return CallToolResult(
             content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
@@ -397,6 +423,8 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
 
         def op(bank: Bank, llm: LLM | None, progress: ProgressFn | None) -> DrainReport:
             if llm is None:
+                from rb_mcp.distill import queue_report
+
                 return queue_report(
                     bank,
                     "no server-side model: the client offers no sampling and RB_MCP_LLM_BASE_URL is unset",
@@ -411,7 +439,7 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = Bank) 
             structured_content=result.model_dump(mode="json"),
         )
 
-    _register_resources(app, state)
+    _register_resources(app, state, opened)
     _register_prompts(app)
     return app
 
@@ -438,22 +466,37 @@ def _record_text(result: RecordResult) -> str:
     return text
 
 
+def _wait(opened: Future[Bank], timeout: float | None) -> Bank | None:
+    """The opened bank; None when opening failed (the reason is in the server state) or timed out."""
+    try:
+        return opened.result(timeout)
+    except (FutureTimeout, Exception):
+        return None
+
+
 def _preload(bank: Bank) -> None:
     try:
         bank.embedder.load()
     except Exception as exc:  # reported again, with advice, on the first tool call that needs it
         log.warning("embedding model preload failed: %s", exc)
+    try:
+        bank.store.warm_vectors()
+    except Exception as exc:
+        log.warning("vector index preload failed: %s", exc)
 
 
-def _register_resources(app: MCPServer, state: dict[str, Any]) -> None:
+def _register_resources(app: MCPServer, state: dict[str, Any], opened: Future[Bank]) -> None:
     def bank() -> Bank:
-        if "bank" not in state:
-            raise ResourceError(state.get("error") or "the bank is not open yet")
-        return state["bank"]
+        found = state.get("bank") or _wait(opened, 10.0)
+        if found is None:
+            raise ResourceError(state.get("error") or "the bank is still opening; retry in a moment")
+        return found
 
     @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")
     def recent_items() -> str:
         """The 25 most recently updated active memory items."""
+        from rb_mcp import items as item_ops
+
         rows = bank().store.query(
             f"select {item_ops.ITEM_COLUMNS} from items where status = 'active' order by updated_at desc limit 25"
         )
@@ -462,6 +505,8 @@ def _register_resources(app: MCPServer, state: dict[str, Any]) -> None:
     @app.resource("rb://items/{item_id}", name="item", mime_type="application/json")
     def item(item_id: str) -> str:
         """One memory item with its history and source trajectories."""
+        from rb_mcp import items as item_ops
+
         if not item_id.isdigit():
             raise ResourceError(f"item id {item_id!r} is not a number; use rb://items/<id>")
         found = item_ops.get_items(bank().store, [int(item_id)])

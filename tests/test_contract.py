@@ -76,3 +76,17 @@ def test_versions_agree():
     assert len(server["description"]) <= 100
     readme = (ROOT / "README.md").read_text()
     assert f"mcp-name: {server['name']}" in readme
+
+
+def test_server_import_leaves_the_bank_for_after_the_handshake():
+    """Start-up: the handshake must not wait for numpy, SQLite extensions or the vector index."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rb_mcp.cli, rb_mcp.server; "
+        "print(sorted(m for m in ('numpy', 'rb_mcp.bank', 'rb_mcp.store', 'httpx', 'sqlean', 'fastembed') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
