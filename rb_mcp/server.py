@@ -56,6 +56,8 @@ if TYPE_CHECKING:  # the bank (numpy, SQLite, the index) is imported after the h
 log = logging.getLogger("rb_mcp.server")
 T = TypeVar("T")
 OPEN_TIMEOUT = 120.0  # seconds a tool call waits for the bank to open (a busy bank retries its lock)
+AFTER_HANDSHAKE = 0.1  # seconds after `initialized` (the client's tools/list comes first) to open the bank
+OPEN_FALLBACK = 2.0  # seconds after start to open the bank when no `initialized` came
 
 INSTRUCTIONS = """rb-mcp is your memory across tasks and sessions (ReasoningBank): strategies that worked,
 pitfalls learned from failures. Use it in a loop:
@@ -105,9 +107,20 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = _open_
     state: dict[str, Any] = {}
     opened: Future[Bank] = Future()
 
+    starting = threading.Lock()
+
+    def start_opening(delay: float = 0.0) -> None:
+        """Open the bank in a thread of its own, once: `delay` seconds from now, or now."""
+        if not starting.acquire(blocking=False):
+            return
+        timer = threading.Timer(delay, open_in_background)
+        timer.daemon, timer.name = True, "rb-mcp-open"
+        timer.start()
+
     def open_in_background() -> None:
         # The handshake does not wait for the bank: it opens (imports, migrations, vector index
-        # snapshot) while the client initializes; the first tool call waits for it if need be.
+        # snapshot, model) just after the client initialized, so it does not compete with the
+        # handshake for the CPU either; the first tool call waits for it if need be.
         try:
             bank = bank_factory(config)
         except RbError as exc:
@@ -129,17 +142,28 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = _open_
 
     @asynccontextmanager
     async def lifespan(_app: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        threading.Thread(target=open_in_background, daemon=True, name="rb-mcp-open").start()
+        # A client that never sends `initialized` still gets its bank opened, a little later.
+        fallback = threading.Timer(OPEN_FALLBACK, start_opening)
+        fallback.daemon = True
+        fallback.start()
         try:
             yield state
         finally:
-            bank = await anyio.to_thread.run_sync(_wait, opened, OPEN_TIMEOUT)
-            if bank is not None:
-                await anyio.to_thread.run_sync(bank.close)
+            fallback.cancel()
+            if starting.locked():
+                bank = await anyio.to_thread.run_sync(_wait, opened, OPEN_TIMEOUT)
+                if bank is not None:
+                    await anyio.to_thread.run_sync(bank.close)
+
+    async def open_after_handshake(ctx: Any, call_next: Callable[[Any], Any]) -> Any:
+        if ctx.method == "notifications/initialized":
+            start_opening(AFTER_HANDSHAKE)
+        return await call_next(ctx)
 
     async def ready_bank() -> Bank:
         bank = state.get("bank")
         if bank is None:
+            start_opening()
             bank = await anyio.to_thread.run_sync(_wait, opened, OPEN_TIMEOUT)
         if bank is None:
             raise ToolError(state.get("error") or "the bank is still opening; retry in a moment")
@@ -182,6 +206,7 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = _open_
             raise _unexpected(exc) from exc
 
     app = MCPServer("rb-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
+    app.middleware.append(open_after_handshake)
 
     @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
     async def recall_strategies(
