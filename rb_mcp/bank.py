@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from rb_mcp import consolidate, distill, prompts
+from rb_mcp import consolidate, distill, prompts, visibility
 from rb_mcp import items as item_ops
 from rb_mcp import project as projects
 from rb_mcp.config import Config
@@ -97,7 +97,7 @@ class Bank:
         return self.embedder.embed([text])[0]
 
     def scope_of(self, project: str | None) -> str | None:
-        return projects.resolve(project, self.default_project)
+        return visibility.resolve(project, self.default_project)
 
     def trajectory(self, trajectory_id: int) -> Trajectory:
         row = self.store.one(f"select {TRAJ_COLUMNS} from trajectories where id = ?", (trajectory_id,))
@@ -112,13 +112,14 @@ class Bank:
         return Trajectory(**data)
 
     def _check_recall_id(self, recall_id: int | None) -> None:
-        if (
-            recall_id is not None
-            and self.store.one("select 1 from recall_events where id = ?", (recall_id,)) is None
-        ):
+        if recall_id is None:
+            return
+        row = self.store.one("select project from recall_events where id = ?", (recall_id,))
+        if row is None:
             raise InputError(
                 f"recall_id {recall_id} is unknown; pass the recall_id that recall_strategies returned"
             )
+        visibility.check(row[0], f"recall_id {recall_id}")
 
     def _insert_trajectory(
         self,
@@ -217,6 +218,7 @@ class Bank:
                 task, steps, summary, outcome, rationale, files, project, recall_id, group_id
             )
         traj = self.trajectory(trajectory_id)
+        visibility.check(traj.project, f"trajectory {trajectory_id}")
         if traj.role == "refine":
             raise BankError(
                 f"trajectory {trajectory_id} is a refinement note; record the final attempt instead"

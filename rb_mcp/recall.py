@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rb_mcp import visibility
 from rb_mcp.errors import EmbedError, StoreError
 from rb_mcp.fts import fts_query
 from rb_mcp.items import embeddings_of, get_items
@@ -78,7 +79,7 @@ class Retriever:
         exclude_trajectories: Sequence[int] = (),
         episodes: bool = True,
     ) -> RecallResult:
-        partitions = [scope, GLOBAL] if scope and scope != GLOBAL else [GLOBAL]
+        partitions = visibility.partitions(scope)
         try:
             qvec: np.ndarray | None = self.bank.embed_one(task)
         except EmbedError as exc:
@@ -216,6 +217,8 @@ class Retriever:
         for item_id, base in fused.items():
             item = found.get(item_id)
             if item is None or item.status != "active" or (kinds and item.kind not in kinds):
+                continue
+            if not visibility.visible([item.scope])[0]:  # an item moved out of reach since its task
                 continue
             source = via_task.get(item_id)
             if qvec is None:  # keyword-only mode: no cosine to put a floor on
