@@ -11,7 +11,8 @@ Layers of one request, outermost first (all from the mcp SDK but the last):
                      `rb_mcp.visibility` principal of the tool call (fail closed without one)
 
 Auth is on when the bank holds at least one active token at start. Without tokens the server
-only listens on loopback, and the local user sees everything, as over stdio.
+only serves loopback (a non-loopback bind or an extra allowed Host is refused at start, and so is
+any request a reverse proxy forwarded), and the local user sees everything, as over stdio.
 """
 
 from __future__ import annotations
@@ -130,30 +131,57 @@ class BindPrincipal:
             return await call_next(ctx)
 
 
+class LocalOnly:
+    """Without tokens: refuse what a reverse proxy forwarded, since its clients are not local users."""
+
+    FORWARDED = (b"forwarded", b"x-forwarded-for", b"x-forwarded-host", b"x-real-ip")
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and any(k.lower() in self.FORWARDED for k, _ in scope.get("headers", [])):
+            from starlette.responses import PlainTextResponse
+
+            answer = PlainTextResponse(
+                "rb-mcp serves without authentication (no access token exists) and refuses proxied requests; "
+                "create a token with `rb-mcp token create` and restart",
+                status_code=403,
+            )
+            await answer(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def build_app(config: Config, options: HttpOptions) -> Any:
-    """The Starlette app: refuses a non-loopback bind without tokens, turns auth on when tokens exist."""
+    """The ASGI app: bearer auth when tokens exist; without tokens, loopback only (else RbError)."""
     from rb_mcp.server import build_server
 
     store = Store.open(config.bank)
     tokens = active_count(store)
-    if tokens == 0 and not is_loopback(options.host):
+    exposed = not is_loopback(options.host) or options.allowed_hosts
+    if tokens == 0 and exposed:
         store.close()
+        where = options.host if not is_loopback(options.host) else ", ".join(options.allowed_hosts)
         raise RbError(
-            f"refusing to listen on {options.host}: no access token exists, so anyone who can reach the port "
-            "would read and write the bank. Create one first (rb-mcp token create --identity NAME), or listen "
-            "on 127.0.0.1"
+            f"refusing to serve {where} without authentication: no access token exists, so anyone who can "
+            "reach the port would read and write the bank. Create one first (rb-mcp token create --identity "
+            "NAME), or listen on 127.0.0.1 without --allowed-host"
         )
     if tokens == 0:
         store.close()
         log.warning("no access tokens: serving without authentication on loopback (%s)", options.host)
         app = build_server(config)
-        auth_on = False
-    else:
-        visibility.require_principal()
-        auth = AuthSettings(issuer_url=f"http://{options.host}:{options.port}", resource_server_url=None)
-        app = build_server(config, token_verifier=BankTokenVerifier(Verifier(store)), auth=auth)
-        auth_on = True
-    app.middleware.append(BindPrincipal(required=auth_on))
+        app.middleware.append(BindPrincipal(required=False))
+        return LocalOnly(
+            app.streamable_http_app(
+                streamable_http_path=PATH, transport_security=transport_security(options), host=options.host
+            )
+        )
+    visibility.require_principal()
+    auth = AuthSettings(issuer_url=f"http://{options.host}:{options.port}", resource_server_url=None)
+    app = build_server(config, token_verifier=BankTokenVerifier(Verifier(store)), auth=auth)
+    app.middleware.append(BindPrincipal(required=True))
     return app.streamable_http_app(
         streamable_http_path=PATH, transport_security=transport_security(options), host=options.host
     )

@@ -241,6 +241,33 @@ def test_refuses_non_loopback_without_tokens(tmp_path: Path):
     env = dict(os.environ, RB_MCP_BANK=str(tmp_path / "empty.sqlite3"), XDG_DATA_HOME=str(tmp_path / "data"))
     out = rb(env, "serve", "--http", "--host", "0.0.0.0", "--port", str(free_port()))
     assert out.returncode == 1
-    assert "refusing to listen on 0.0.0.0" in out.stderr and "rb-mcp token create" in out.stderr
+    assert "refusing to serve 0.0.0.0 without authentication" in out.stderr and "token create" in out.stderr
+    out = rb(env, "serve", "--http", "--allowed-host", "rb.example.com", "--port", str(free_port()))
+    assert out.returncode == 1 and "refusing to serve rb.example.com" in out.stderr
     out = rb(env, "serve", "--port", "9999")
     assert out.returncode == 1 and "need --http" in out.stderr
+
+
+def test_loopback_without_tokens_serves_local_clients_only(tmp_path: Path):
+    env = dict(os.environ, RB_MCP_BANK=str(tmp_path / "open.sqlite3"), XDG_DATA_HOME=str(tmp_path / "data"))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "rb_mcp", "serve", "--http", "--port", str(port)], env=env,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        wait_listening(proc, port)
+        local = Server(env, f"http://127.0.0.1:{port}/mcp", {})
+
+        async def go():
+            async with local.client(None) as client:
+                stored = await call(
+                    client, "record_trajectory", record_args("Parser crashes", "user:alice", 20)
+                )
+                assert stored["status"] == "stored"  # no identity: the local user may name any scope
+
+        anyio.run(go)
+        assert local.post_init().status_code == 200
+        assert local.post_init(**{"X-Forwarded-For": "203.0.113.9"}).status_code == 403
+        assert local.post_init(Origin="http://evil.example").status_code == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
