@@ -317,10 +317,7 @@ class Store:
         return row[0] if row else None
 
     def set_meta(self, db: Any, key: str, value: str) -> None:
-        db.execute(
-            "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
-            (key, value),
-        )
+        db.execute("insert into meta values (?, ?) on conflict (key) do update set value = excluded.value", (key, value))
 
     # ---- vectors ---------------------------------------------------------------------------
     @property
@@ -376,8 +373,7 @@ class Store:
 
     def index_task(self, db: Any, trajectory_id: int) -> None:
         row = db.execute(
-            "select task, files, project, task_embedding, role from trajectories where id = ?",
-            (trajectory_id,),
+            "select task, files, project, task_embedding, role from trajectories where id = ?", (trajectory_id,)
         ).fetchone()
         self.unindex_task(db, trajectory_id)
         if row is None or row[4] == "refine":
@@ -432,9 +428,7 @@ class Store:
                 )
             return self._vindex
 
-    def _knn_numpy(
-        self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int
-    ) -> list[tuple[int, float]]:
+    def _knn_numpy(self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
         # Exact cosine over the stored float vectors: the reference the fast path is measured
         # against, and the search of in-memory banks.
         marks = ",".join("?" * len(partitions))
@@ -477,48 +471,18 @@ class Store:
         """Every active item has exactly its FTS (and vector) row, and nothing else is indexed."""
         problems: list[str] = []
         checks = [
-            (
-                "items without FTS row",
-                "select id from items where status = 'active' and id not in (select rowid from item_fts)",
-            ),
-            (
-                "FTS rows without active item",
-                "select rowid from item_fts where rowid not in (select id from items where status = 'active')",
-            ),
-            (
-                "tasks without FTS row",
-                "select id from trajectories where role != 'refine' and id not in (select rowid from task_fts)",
-            ),
-            (
-                "task FTS rows without trajectory",
-                "select rowid from task_fts where rowid not in (select id from trajectories)",
-            ),
+            ("items without FTS row", "select id from items where status = 'active' and id not in (select rowid from item_fts)"),
+            ("FTS rows without active item", "select rowid from item_fts where rowid not in (select id from items where status = 'active')"),
+            ("tasks without FTS row", "select id from trajectories where role != 'refine' and id not in (select rowid from task_fts)"),
+            ("task FTS rows without trajectory", "select rowid from task_fts where rowid not in (select id from trajectories)"),
         ]
         checks += [
-            (
-                "items without vector",
-                "select id from items where status = 'active' and embedding is not null and id not in (select item_id from item_vec)",
-            ),
-            (
-                "vectors without active item",
-                "select item_id from item_vec where item_id not in (select id from items where status = 'active' and embedding is not null)",
-            ),
-            (
-                "item vectors in another scope than their item",
-                "select v.item_id from item_vec v join items i on i.id = v.item_id where v.scope != i.scope",
-            ),
-            (
-                "tasks without vector",
-                "select id from trajectories where role != 'refine' and task_embedding is not null and id not in (select trajectory_id from task_vec)",
-            ),
-            (
-                "task vectors without trajectory",
-                "select trajectory_id from task_vec where trajectory_id not in (select id from trajectories where role != 'refine' and task_embedding is not null)",
-            ),
-            (
-                "task vectors in another project than their task",
-                f"select v.trajectory_id from task_vec v join trajectories t on t.id = v.trajectory_id where v.project != coalesce(t.project, '{GLOBAL}')",
-            ),
+            ("items without vector", "select id from items where status = 'active' and embedding is not null and id not in (select item_id from item_vec)"),
+            ("vectors without active item", "select item_id from item_vec where item_id not in (select id from items where status = 'active' and embedding is not null)"),
+            ("item vectors in another scope than their item", "select v.item_id from item_vec v join items i on i.id = v.item_id where v.scope != i.scope"),
+            ("tasks without vector", "select id from trajectories where role != 'refine' and task_embedding is not null and id not in (select trajectory_id from task_vec)"),
+            ("task vectors without trajectory", "select trajectory_id from task_vec where trajectory_id not in (select id from trajectories where role != 'refine' and task_embedding is not null)"),
+            ("task vectors in another project than their task", f"select v.trajectory_id from task_vec v join trajectories t on t.id = v.trajectory_id where v.project != coalesce(t.project, '{GLOBAL}')"),
         ]
         for label, sql in checks:
             ids = [r[0] for r in self.query(sql)]
