@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -20,6 +23,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from rb_mcp.cli import main
+
 pytestmark = pytest.mark.e2e
 
 INIT = {
@@ -28,6 +33,8 @@ INIT = {
 }  # fmt: skip
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 ALLOWED_ORIGIN = "https://rb.example.com"
+PROXY_NAME = "rb.example.com"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def rb(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -55,8 +62,8 @@ def wait_listening(proc: subprocess.Popen, port: int, timeout: float = 60) -> No
 
 
 class Server:
-    def __init__(self, env: dict[str, str], url: str, tokens: dict[str, str]):
-        self.env, self.url, self.tokens = env, url, tokens
+    def __init__(self, env: dict[str, str], url: str, tokens: dict[str, str], port: int = 0):
+        self.env, self.url, self.tokens, self.port = env, url, tokens, port
 
     def client(self, token: str | None, **headers: str) -> Client:
         if token:
@@ -76,7 +83,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory):
     tmp: Path = tmp_path_factory.mktemp("http")
     env = dict(os.environ, RB_MCP_BANK=str(tmp / "bank.sqlite3"), XDG_DATA_HOME=str(tmp / "data"),
-               RB_MCP_HTTP_ALLOWED_ORIGINS=ALLOWED_ORIGIN)  # fmt: skip
+               RB_MCP_HTTP_ALLOWED_ORIGINS=ALLOWED_ORIGIN, RB_MCP_HTTP_ALLOWED_HOSTS=PROXY_NAME)  # fmt: skip
     env.pop("RB_MCP_PROJECT", None)
     tokens = {}
     for who, scopes in (("alice", []), ("bob", ["--scope", "acme/app"]), ("carol", [])):
@@ -88,7 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         wait_listening(proc, port)
-        yield Server(env, f"http://127.0.0.1:{port}/mcp", tokens)
+        yield Server(env, f"http://127.0.0.1:{port}/mcp", tokens, port)
     finally:
         proc.terminate()
         try:
@@ -237,15 +244,16 @@ def test_identity_decides_what_a_client_sees(server: Server):
     anyio.run(go)
 
 
-def test_refuses_non_loopback_without_tokens(tmp_path: Path):
-    env = dict(os.environ, RB_MCP_BANK=str(tmp_path / "empty.sqlite3"), XDG_DATA_HOME=str(tmp_path / "data"))
-    out = rb(env, "serve", "--http", "--host", "0.0.0.0", "--port", str(free_port()))
-    assert out.returncode == 1
-    assert "refusing to serve 0.0.0.0 without authentication" in out.stderr and "token create" in out.stderr
-    out = rb(env, "serve", "--http", "--allowed-host", "rb.example.com", "--port", str(free_port()))
-    assert out.returncode == 1 and "refusing to serve rb.example.com" in out.stderr
-    out = rb(env, "serve", "--port", "9999")
-    assert out.returncode == 1 and "need --http" in out.stderr
+def test_refuses_non_loopback_without_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    bank = ["--bank", str(tmp_path / "empty.sqlite3")]
+    assert main(["serve", "--http", "--host", "0.0.0.0", "--port", str(free_port()), *bank]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to serve 0.0.0.0 without authentication" in err and "token create" in err
+    assert main(["serve", "--http", "--host", "::", *bank]) == 1
+    assert main(["serve", "--http", "--allowed-host", "rb.example.com", *bank]) == 1
+    assert "refusing to serve rb.example.com" in capsys.readouterr().err
+    assert main(["serve", "--port", "9999", *bank]) == 1
+    assert "need --http" in capsys.readouterr().err
 
 
 def test_loopback_without_tokens_serves_local_clients_only(tmp_path: Path):
@@ -271,3 +279,46 @@ def test_loopback_without_tokens_serves_local_clients_only(tmp_path: Path):
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.mark.skipif(not (shutil.which("nginx") and shutil.which("openssl")), reason="needs nginx and openssl")
+def test_readme_nginx_example_terminates_tls(server: Server, tmp_path: Path):
+    site = re.search(r"```nginx\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    cert, key, tls_port = tmp_path / "cert.pem", tmp_path / "key.pem", free_port()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", f"/CN={PROXY_NAME}", "-addext",
+                    f"subjectAltName=DNS:{PROXY_NAME},IP:127.0.0.1"], check=True, capture_output=True)  # fmt: skip
+    for old, new in (("listen 443 ssl", f"listen 127.0.0.1:{tls_port} ssl"),
+                     (f"/etc/letsencrypt/live/{PROXY_NAME}/fullchain.pem", str(cert)),
+                     (f"/etc/letsencrypt/live/{PROXY_NAME}/privkey.pem", str(key)),
+                     ("http://127.0.0.1:8765", f"http://127.0.0.1:{server.port}")):  # fmt: skip
+        assert old in site, old
+        site = site.replace(old, new)
+    temp = " ".join(
+        f"{k}_temp_path {tmp_path / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"daemon off; pid {tmp_path / 'nginx.pid'}; error_log {tmp_path / 'error.log'};\n"
+                    f"events {{}}\nhttp {{ access_log off; {temp}\n{site}\n}}\n")  # fmt: skip
+    nginx = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(tmp_path)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_listening(nginx, tls_port)
+        url = f"https://127.0.0.1:{tls_port}/mcp"
+        trust = ssl.create_default_context(cafile=str(cert))
+
+        async def go():
+            headers = {"Authorization": f"Bearer {server.tokens['alice']}", "Host": PROXY_NAME}
+            http = httpx2.AsyncClient(headers=headers, verify=trust, timeout=60)
+            async with http, Client(streamable_http_client(url, http_client=http)) as client:
+                hit = await call(client, "recall_strategies", {"task": "parser fails on empty input"})
+                assert hit["recall_id"] >= 1
+            async with httpx2.AsyncClient(verify=trust) as h:
+                response = await h.post(url, json=INIT, headers=ACCEPT | {"Host": PROXY_NAME})
+                assert response.status_code == 401
+
+        anyio.run(go)
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=15)
