@@ -111,6 +111,14 @@ class Bank:
         data["files"] = json.loads(data["files"])
         return Trajectory(**data)
 
+    def check_group(self, group_id: str | None) -> None:
+        """Refuse a group_id whose attempts live in a scope the caller may not see (its notes would leak)."""
+        if group_id:
+            for (where,) in self.store.query(
+                "select distinct project from trajectories where group_id = ?", (group_id,)
+            ):
+                visibility.check(where, f"group_id {group_id!r} (choose another id)")
+
     def _check_recall_id(self, recall_id: int | None) -> None:
         if recall_id is None:
             return
@@ -369,6 +377,7 @@ class Bank:
         if not step_list and not (summary or "").strip():
             raise InputError("pass steps (what was done and seen) or a summary of the trajectory")
         self._check_recall_id(recall_id)
+        self.check_group(group_id)
         return self._insert_trajectory(
             task=task,
             project=self.scope_of(project),

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from rb_mcp import consolidate, distill, prompts, visibility
+from rb_mcp import consolidate, distill, prompts
 from rb_mcp import items as item_ops
 from rb_mcp.bank import MAX_CONTRAST_ITEMS, MAX_RECORD_ITEMS, Bank, coerce_steps, redact_step, steps_text
 from rb_mcp.errors import InputError
@@ -40,11 +40,7 @@ def refine(
         raise InputError("task is empty; pass the task the attempts are for")
     drafts = [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
     scope = bank.scope_of(project)
-    if group_id:
-        for (where,) in bank.store.query(
-            "select distinct project from trajectories where group_id = ?", (group_id,)
-        ):
-            visibility.check(where, f"group_id {group_id!r}")
+    bank.check_group(group_id)
     if mode == "sequential":
         result = _refine_sequential(bank, task, attempt, group_id, iteration, drafts, scope)
         if llm is not None and bank.config.llm_check_turns > 0:

@@ -67,8 +67,10 @@ Project = Annotated[
     Field(
         None,
         max_length=MAX_PROJECT,
-        description="Project scope: a name, a git remote or the repository's absolute path. Omit to use the "
-        "server's current repository (or global memory when there is none).",
+        description="Project scope: a name, a git remote or the repository's absolute path; 'global' for team "
+        "memory everyone sees. Omit to use the server's current repository (or global memory when there is "
+        "none). On a shared HTTP server: 'personal' for your own memory, and only the projects your token "
+        "allows (recall also searches your personal and the team memory).",
     ),
 ]
 StepIn = Annotated[str, Field(max_length=MAX_STEP)] | Step

@@ -103,6 +103,13 @@ def test_bank_calls_respect_the_principal(bank):
                     project="acme/app")  # fmt: skip
         pending = bank.record(task="Parser crashes on empty input", summary="s", project="personal")
         private_recall = bank.recall("parser fails on empty string", "personal", 5).recall_id
+        bank.refine(
+            task="Parser crash",
+            attempt="tried the lexer",
+            mode="sequential",
+            group_id="g1",
+            project="personal",
+        )
         assert {h.scope for h in bank.recall("parser fails on empty string", "acme/app", 5).items} == {
             "user:alice", "acme/app",
         }  # fmt: skip
@@ -115,6 +122,11 @@ def test_bank_calls_respect_the_principal(bank):
             bank.record(task="t task", summary="s", recall_id=private_recall)
         with pytest.raises(AccessError):
             bank.refine(task="t", attempt="a", mode="sequential", group_id=None, project="user:alice")
+        # Alice's refinement notes must not reach Bob's prompts through a shared group id.
+        with pytest.raises(AccessError, match="group_id 'g1'"):
+            bank.refine(task="t", attempt="a", mode="sequential", group_id="g1")
+        with pytest.raises(AccessError, match="group_id 'g1'"):
+            bank.record(task="t task", summary="s", group_id="g1")
     # Over stdio (no principal) personal scopes are plain scopes: named, they are searched.
     assert mine.stored[0].id in {
         h.id for h in bank.recall("parser fails on empty string", "user:alice", 5).items
