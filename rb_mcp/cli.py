@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         level=config.log_level, stream=sys.stderr, format="rb-mcp %(levelname)s %(name)s: %(message)s"
     )
     if args.http:
-        from rb_mcp.http import HttpOptions, serve
+        from rb_mcp.http_server import HttpOptions, serve
 
         serve(config, HttpOptions(
             host=args.host or config.http_host, port=args.port or config.http_port,

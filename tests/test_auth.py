@@ -154,3 +154,11 @@ def test_token_cli(tmp_path, capsys):
     assert "no access tokens" in capsys.readouterr().out
     assert main(["token", "revoke", "--bank", bank, "7"]) == 1
     assert "no access token(s) [7]" in capsys.readouterr().err
+
+
+def test_a_sampling_job_acts_as_the_caller():
+    from rb_mcp import sampling
+
+    with visibility.bound(BOB):
+        job = sampling.start(lambda _job: visibility.current(), modern=False, timeout=5)
+    assert job.events.get(timeout=5).value is BOB

@@ -179,6 +179,8 @@ def build_app(config: Config, options: HttpOptions) -> Any:
             )
         )
     visibility.require_principal()
+    # The SDK's bearer middleware needs AuthSettings; with no resource_server_url and no OAuth provider,
+    # issuer_url is never published (no metadata or OAuth routes are mounted).
     auth = AuthSettings(issuer_url=f"http://{options.host}:{options.port}", resource_server_url=None)
     app = build_server(config, token_verifier=BankTokenVerifier(Verifier(store)), auth=auth)
     app.middleware.append(BindPrincipal(required=True))
