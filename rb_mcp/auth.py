@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from rb_mcp import project as projects
 from rb_mcp.errors import InputError
 from rb_mcp.store import Store, now
-from rb_mcp.visibility import ALL, GLOBAL, Principal, check_identity
+from rb_mcp.visibility import ALL, GLOBAL, PERSONAL, Principal, check_identity
 
 PREFIX = "rbm_"
 _TOKEN = re.compile(r"^rbm_([0-9]{1,18})_([A-Za-z0-9_-]{20,200})$")
@@ -52,6 +52,8 @@ def _project_keys(scopes: list[str] | None) -> list[str]:
     keys: list[str] = []
     for scope in scopes:
         key = projects.resolve(scope, None)
+        if key == PERSONAL:
+            raise InputError(f"--scope {scope!r}: personal memory follows the identity; name a project")
         if key is None or key == GLOBAL:
             raise InputError(
                 f"--scope {scope!r}: the team scope 'global' is always allowed; name a project, or '*' for all"

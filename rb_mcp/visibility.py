@@ -96,7 +96,8 @@ def resolve(project: str | None, default: str | None) -> str | None:
 
     Without a principal this is `project.resolve` unchanged. With one, "personal" names the caller's
     own scope, an omitted project falls back to the token's only project (else the server's default
-    when the token allows it, else the team scope), and a scope the token may not see is an error.
+    when the token allows it, else the team scope), a path is a plain name (not resolved on the
+    server's disk), and a scope the token may not see is an error.
     """
     principal = current()
     if principal is None:
@@ -107,7 +108,8 @@ def resolve(project: str | None, default: str | None) -> str | None:
         if principal.projects is not None and len(principal.projects) == 1:
             return next(iter(principal.projects))
         return default if default and principal.can_see(default) else None
-    scope = projects.resolve(project, None)
+    # A remote client's path names nothing on this machine: never look it up on the server's disk.
+    scope = projects.normalise_name(project)
     check(scope)
     return scope
 

@@ -59,7 +59,7 @@ def test_bad_identities_and_scopes_are_refused(store):
     for identity in ("", "a b", "x" * 65, "../etc"):
         with pytest.raises(InputError):
             auth.create_token(store, identity)
-    for scope in ("global", "user:bob"):
+    for scope in ("global", "user:bob", "Personal"):
         with pytest.raises(InputError):
             auth.create_token(store, "alice", [scope])
     assert auth.list_tokens(store) == []
@@ -79,6 +79,8 @@ def test_a_principal_sees_its_own_projects_and_the_team():
         assert visibility.resolve(None, "elsewhere") == "acme/app"
         assert visibility.resolve("personal", None) == "user:bob"
         assert visibility.resolve("global", None) == "global"
+        with pytest.raises(AccessError, match="'/tmp'"):
+            visibility.resolve("/tmp", None)  # a name on a shared server, never a lookup on its disk
         assert visibility.partitions("acme/app") == ["acme/app", "user:bob", "global"]
         assert visibility.partitions(None) == ["user:bob", "global"]
         with pytest.raises(AccessError, match="does not allow"):
