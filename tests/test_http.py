@@ -166,7 +166,8 @@ def test_revoked_token_is_refused_from_the_next_request(server: Server):
                 await client.call_tool("recall_strategies", {"task": "anything at all"})
 
     anyio.run(session_then_revoke)
-    assert server.post_init(Authorization=f"Bearer {token}").status_code == 401
+    response = server.post_init(Authorization=f"Bearer {token}")
+    assert response.status_code == 401 and 'error="invalid_token"' in response.headers["www-authenticate"]
     listed = json.loads(rb(server.env, "token", "list", "--all", "--json").stdout)
     dave = next(t for t in listed if t["identity"] == "dave")
     assert dave["revoked_at"] and dave["last_used_at"] and not dave["active"]
