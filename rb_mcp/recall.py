@@ -260,8 +260,8 @@ class Retriever:
     def _provenance(self, trajectory_id: int | None) -> Provenance:
         if trajectory_id is None:
             return Provenance(trajectory_id=None)
-        row = self.store.one("select task, outcome from trajectories where id = ?", (trajectory_id,))
-        if row is None:
+        row = self.store.one("select task, outcome, project from trajectories where id = ?", (trajectory_id,))
+        if row is None or not visibility.visible([row[2]])[0]:  # a promoted item's source may be private
             return Provenance(trajectory_id=trajectory_id)
         task = row[0] if len(row[0]) <= 200 else row[0][:197] + "..."
         return Provenance(trajectory_id=trajectory_id, task=task, outcome=row[1])

@@ -10,6 +10,7 @@ from conftest import good_item
 from rb_mcp import auth, visibility
 from rb_mcp.cli import main
 from rb_mcp.errors import InputError, RbError
+from rb_mcp.items import set_scope
 from rb_mcp.store import Store
 from rb_mcp.visibility import AccessError, Principal
 
@@ -129,6 +130,16 @@ def test_bank_calls_respect_the_principal(bank):
             bank.refine(task="t", attempt="a", mode="sequential", group_id="g1")
         with pytest.raises(AccessError, match="group_id 'g1'"):
             bank.record(task="t task", summary="s", group_id="g1")
+    # An item promoted out of Alice's personal memory does not show Bob the task it came from.
+    set_scope(bank.store, mine.stored[0].id, "global")
+    with visibility.bound(BOB):
+        hit = next(
+            h
+            for h in bank.recall("reproduce the failure before changing code", None, 5).items
+            if h.id == mine.stored[0].id
+        )
+        assert hit.provenance.task is None and hit.provenance.trajectory_id == mine.trajectory_id
+    set_scope(bank.store, mine.stored[0].id, "user:alice")
     # Over stdio (no principal) personal scopes are plain scopes: named, they are searched.
     assert mine.stored[0].id in {
         h.id for h in bank.recall("parser fails on empty string", "user:alice", 5).items
