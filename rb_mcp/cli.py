@@ -342,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allowed-host", action="append", metavar="HOST", help="with --http: also allow this Host header"
     )
-    p = sub.add_parser("token", help="create, list and revoke access tokens of the HTTP server")
+    about = "create, list and revoke the access tokens of the HTTP server (serve --http)"
+    p = sub.add_parser("token", help=about, description=about)
     p.set_defaults(fn=cmd_token)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     t = actions.add_parser("create", parents=[bank], help="create a token; prints its secret once")

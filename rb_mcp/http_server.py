@@ -38,7 +38,7 @@ from rb_mcp.errors import RbError
 from rb_mcp.store import Store
 from rb_mcp.visibility import Principal
 
-log = logging.getLogger("rb_mcp.http")
+log = logging.getLogger("rb_mcp.http_server")
 
 PATH = "/mcp"
 LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
