@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from rb_mcp import consolidate, distill, prompts
+from rb_mcp import consolidate, distill, prompts, visibility
 from rb_mcp import items as item_ops
 from rb_mcp import project as projects
 from rb_mcp.config import Config
@@ -97,7 +97,7 @@ class Bank:
         return self.embedder.embed([text])[0]
 
     def scope_of(self, project: str | None) -> str | None:
-        return projects.resolve(project, self.default_project)
+        return visibility.resolve(project, self.default_project)
 
     def trajectory(self, trajectory_id: int) -> Trajectory:
         row = self.store.one(f"select {TRAJ_COLUMNS} from trajectories where id = ?", (trajectory_id,))
@@ -111,14 +111,23 @@ class Bank:
         data["files"] = json.loads(data["files"])
         return Trajectory(**data)
 
+    def check_group(self, group_id: str | None) -> None:
+        """Refuse a group_id whose attempts live in a scope the caller may not see (its notes would leak)."""
+        if group_id:
+            for (where,) in self.store.query(
+                "select distinct project from trajectories where group_id = ?", (group_id,)
+            ):
+                visibility.check(where, f"group_id {group_id!r} (choose another id)")
+
     def _check_recall_id(self, recall_id: int | None) -> None:
-        if (
-            recall_id is not None
-            and self.store.one("select 1 from recall_events where id = ?", (recall_id,)) is None
-        ):
+        if recall_id is None:
+            return
+        row = self.store.one("select project from recall_events where id = ?", (recall_id,))
+        if row is None:
             raise InputError(
                 f"recall_id {recall_id} is unknown; pass the recall_id that recall_strategies returned"
             )
+        visibility.check(row[0], f"recall_id {recall_id}")
 
     def _insert_trajectory(
         self,
@@ -217,6 +226,7 @@ class Bank:
                 task, steps, summary, outcome, rationale, files, project, recall_id, group_id
             )
         traj = self.trajectory(trajectory_id)
+        visibility.check(traj.project, f"trajectory {trajectory_id}")
         if traj.role == "refine":
             raise BankError(
                 f"trajectory {trajectory_id} is a refinement note; record the final attempt instead"
@@ -367,6 +377,7 @@ class Bank:
         if not step_list and not (summary or "").strip():
             raise InputError("pass steps (what was done and seen) or a summary of the trajectory")
         self._check_recall_id(recall_id)
+        self.check_group(group_id)
         return self._insert_trajectory(
             task=task,
             project=self.scope_of(project),

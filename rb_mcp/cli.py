@@ -57,9 +57,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level, stream=sys.stderr, format="rb-mcp %(levelname)s %(name)s: %(message)s"
     )
+    if args.http:
+        from rb_mcp.http_server import HttpOptions, serve
+
+        serve(config, HttpOptions(
+            host=args.host or config.http_host, port=args.port or config.http_port,
+            allowed_origins=config.http_allowed_origins + tuple(args.allowed_origin or ()),
+            allowed_hosts=config.http_allowed_hosts + tuple(args.allowed_host or ()),
+        ))  # fmt: skip
+        return 0
+    if args.host or args.port or args.allowed_origin or args.allowed_host:
+        raise RbError("--host, --port, --allowed-origin and --allowed-host need --http")
     from rb_mcp.server import build_server
 
     build_server(config).run()
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from rb_mcp import auth
+    from rb_mcp.store import Store
+
+    store = Store.open(Config.from_env(args.bank).bank)
+    try:
+        if args.action == "create":
+            token_id, secret = auth.create_token(store, args.identity, args.scope, args.name or "")
+            print(secret)
+            print(
+                f"token {token_id} for {args.identity.strip().lower()} created; this is the only time its secret "
+                "is shown: store it now",
+                file=sys.stderr,
+            )
+        elif args.action == "list":
+            found = auth.list_tokens(store, include_revoked=args.all)
+            if args.json:
+                _out([vars(t) | {"active": t.active} for t in found])
+            for t in [] if args.json else found:
+                state = f"revoked {t.revoked_at[:19]}" if t.revoked_at else "active"
+                used = (t.last_used_at or "never")[:19]
+                print(
+                    f"#{t.id:<4} {t.identity:<16} {','.join(t.projects):<30} {state:<28} used {used}  {t.name}"
+                )
+            if not found and not args.json:
+                print("no access tokens")
+        else:
+            missing = [i for i in args.ids if not auth.revoke_token(store, i)]
+            if missing:
+                raise RbError(f"no access token(s) {missing}; see `rb-mcp token list --all`")
+            print(f"revoked {len(args.ids)} token(s)")
+    finally:
+        store.close()
     return 0
 
 
@@ -283,7 +330,35 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    add("serve", cmd_serve, "run the MCP server over stdio (what MCP clients start)")
+    p = add("serve", cmd_serve, "run the MCP server over stdio (what MCP clients start), or over HTTP")
+    p.add_argument(
+        "--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp instead"
+    )
+    p.add_argument("--host", help="with --http: address (default $RB_MCP_HTTP_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="with --http: port (default $RB_MCP_HTTP_PORT or 8765)")
+    p.add_argument(
+        "--allowed-origin", action="append", metavar="ORIGIN", help="with --http: also allow this Origin"
+    )
+    p.add_argument(
+        "--allowed-host", action="append", metavar="HOST", help="with --http: also allow this Host header"
+    )
+    about = "create, list and revoke the access tokens of the HTTP server (serve --http)"
+    p = sub.add_parser("token", help=about, description=about)
+    p.set_defaults(fn=cmd_token)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    t = actions.add_parser("create", parents=[bank], help="create a token; prints its secret once")
+    t.add_argument(
+        "--identity", required=True, help="who the token speaks for (personal memory is per identity)"
+    )
+    t.add_argument(
+        "--scope", action="append", metavar="PROJECT", help="a project it may see (repeatable; default: all)"
+    )
+    t.add_argument("--name", help="a note to recognise the token by (a machine, a client)")
+    t = actions.add_parser("list", parents=[bank], help="list tokens (never their secrets)")
+    t.add_argument("--all", action="store_true", help="include revoked tokens")
+    t.add_argument("--json", action="store_true")
+    t = actions.add_parser("revoke", parents=[bank], help="revoke tokens; refused from the next request on")
+    t.add_argument("ids", type=int, nargs="+", metavar="ID")
     p = add(
         "demo", cmd_demo, "record -> recall -> refine against a throwaway bank, through a real MCP client"
     )

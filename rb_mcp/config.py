@@ -100,6 +100,22 @@ SETTINGS: dict[str, Setting] = {
         "Cosine from which (up to the dedupe threshold) the server's model decides merge / keep both / replace "
         "for a new item and its nearest neighbour; 1 = off.",
     ),
+    "http_host": Setting(
+        "RB_MCP_HTTP_HOST",
+        "127.0.0.1",
+        "serve --http: address to listen on (--host); beyond loopback only when an access token exists.",
+    ),
+    "http_port": Setting("RB_MCP_HTTP_PORT", "8765", "serve --http: port to listen on (--port)."),
+    "http_allowed_origins": Setting(
+        "RB_MCP_HTTP_ALLOWED_ORIGINS",
+        "(loopback origins)",
+        "serve --http: comma-separated extra Origin values allowed (browsers); others get 403.",
+    ),
+    "http_allowed_hosts": Setting(
+        "RB_MCP_HTTP_ALLOWED_HOSTS",
+        "(loopback names)",
+        "serve --http: comma-separated extra Host header values allowed, e.g. the proxy's rb.example.com; others get 421.",
+    ),
 }
 
 
@@ -137,6 +153,10 @@ def _env_url(name: str) -> str:
     return raw
 
 
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (os.environ.get(name) or "").split(",") if part.strip())
+
+
 def _env_switch(name: str) -> bool:
     raw = (os.environ.get(name) or "auto").strip().lower()
     if raw in ("auto", "on", "1", "true", "yes"):
@@ -168,6 +188,10 @@ class Config:
     llm_max_tokens: int = 1500
     llm_check_turns: int = 2
     llm_merge_floor: float = 0.55
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    http_allowed_origins: tuple[str, ...] = ()
+    http_allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:
@@ -192,4 +216,8 @@ class Config:
             llm_max_tokens=_env_int("RB_MCP_LLM_MAX_TOKENS", 1500, 64, 32000),
             llm_check_turns=_env_int("RB_MCP_LLM_CHECK_TURNS", 2, 0, 5),
             llm_merge_floor=_env_float("RB_MCP_LLM_MERGE_FLOOR", 0.55, 0.0, 1.0),
+            http_host=(os.environ.get("RB_MCP_HTTP_HOST") or "127.0.0.1").strip(),
+            http_port=_env_int("RB_MCP_HTTP_PORT", 8765, 1, 65535),
+            http_allowed_origins=_env_list("RB_MCP_HTTP_ALLOWED_ORIGINS"),
+            http_allowed_hosts=_env_list("RB_MCP_HTTP_ALLOWED_HOSTS"),
         )

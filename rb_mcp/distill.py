@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rb_mcp import consolidate, prompts
+from rb_mcp import consolidate, prompts, visibility
 from rb_mcp import items as item_ops
 from rb_mcp.errors import RbError
 from rb_mcp.llm import (
@@ -192,14 +192,16 @@ class _Watch:
 
 
 def pending_work(bank: Bank) -> tuple[list[int], list[str]]:
-    """The queue: pending trajectories (oldest first) and attempt groups ready for a contrast."""
+    """The queue: pending trajectories (oldest first) and attempt groups ready for a contrast, of the
+    scopes the caller may see (over HTTP a client's model must not read other people's trajectories)."""
+    seen, params = visibility.sql_filter("project")
     tids = [r[0] for r in bank.store.query(
         "select id from trajectories where status in ('pending_verdict', 'pending_items') and role != 'refine' "
-        "order by id")]  # fmt: skip
+        f"and {seen} order by id", params)]  # fmt: skip
     groups = [r[0] for r in bank.store.query(
         "select group_id from trajectories where role = 'attempt' and iteration is not null and group_id is not null "
         "and outcome is not null group by group_id having count(*) >= 2 and sum(status != 'distilled') > 0 "
-        "order by min(id)")]  # fmt: skip
+        f"and min({seen}) = 1 order by min(id)", params)]  # fmt: skip
     return tids, groups
 
 

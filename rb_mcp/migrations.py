@@ -124,7 +124,7 @@ def m001_initial(db: Any) -> None:
             title, description, content, tags, files, tokenize = 'porter unicode61'
         );
         create virtual table task_fts using fts5 (task, files, tokenize = 'porter unicode61');
-        """
+        """,
     )
 
 
@@ -167,9 +167,31 @@ def m002_binary_vector_index(db: Any) -> None:
     db.executemany("insert into task_vec values (?, ?, ?)", [(i, p, code_of(e)) for i, p, e in tasks])
 
 
+def m003_access_tokens(db: Any) -> None:
+    """Bearer tokens of the HTTP server: only a hash of each secret is kept, with the identity it
+    speaks for and the projects it may see (JSON list; ["*"] for all)."""
+    _run(
+        db,
+        """
+        create table access_tokens (
+            id integer primary key,
+            name text not null default '',
+            identity text not null,
+            projects text not null default '["*"]',
+            secret_hash text not null,
+            created_at text not null,
+            last_used_at text,
+            revoked_at text
+        );
+        create index access_tokens_identity on access_tokens (identity);
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "binary_vector_index", m002_binary_vector_index),
+    (3, "access_tokens", m003_access_tokens),
 ]
 
 LATEST = MIGRATIONS[-1][0]

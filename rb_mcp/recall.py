@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rb_mcp import lexical
+from rb_mcp import lexical, visibility
 from rb_mcp.errors import EmbedError, StoreError
 from rb_mcp.items import get_items
 from rb_mcp.models import Episode, Kind, Provenance, RecallHit, RecallResult
@@ -81,7 +81,7 @@ class Retriever:
         exclude_trajectories: Sequence[int] = (),
         episodes: bool = True,
     ) -> RecallResult:
-        partitions = [scope, GLOBAL] if scope and scope != GLOBAL else [GLOBAL]
+        partitions = visibility.partitions(scope)
         # The model runs (outside the GIL) while SQLite does the keyword searches.
         embedding = _EMBED_POOL.submit(self.bank.embed_one, task)
         pool = max(50, 8 * k)
@@ -236,6 +236,8 @@ class Retriever:
         for item_id, item_scope, kind, helped, harmed, strength, blob in rows:
             if kinds and kind not in kinds:
                 continue
+            if not visibility.visible([item_scope])[0]:  # an item moved out of reach since its task
+                continue
             source = via_task.get(item_id)
             if qvec is None:  # keyword-only mode: no cosine to put a floor on
                 sim = 0.0
@@ -290,12 +292,17 @@ class Retriever:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.store.query(f"select id, task, outcome from trajectories where id in ({marks})", ids)
+        rows = self.store.query(
+            f"select id, task, outcome, project from trajectories where id in ({marks})", ids
+        )
+        # A promoted item's source task may be private to someone else: its text stays out.
+        seen = visibility.visible([r[3] for r in rows])
         return {
             t: Provenance(
                 trajectory_id=t, task=task if len(task) <= 200 else task[:197] + "...", outcome=outcome
             )
-            for t, task, outcome in rows
+            for (t, task, outcome, _), ok in zip(rows, seen)
+            if ok
         }
 
     def _episodes(

@@ -40,6 +40,7 @@ def refine(
         raise InputError("task is empty; pass the task the attempts are for")
     drafts = [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
     scope = bank.scope_of(project)
+    bank.check_group(group_id)
     if mode == "sequential":
         result = _refine_sequential(bank, task, attempt, group_id, iteration, drafts, scope)
         if llm is not None and bank.config.llm_check_turns > 0:

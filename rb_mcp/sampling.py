@@ -18,6 +18,7 @@ any model failure (the trajectory stays queued). This module is MCP wiring: the 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import queue
@@ -77,7 +78,11 @@ class Job:
             finally:
                 self.finished_at = time.monotonic()
 
-        threading.Thread(target=body, daemon=True, name=f"rb-mcp-job-{self.id[:6]}").start()
+        # The caller's context goes along: the job reads and writes as the client's identity (HTTP).
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(body,), daemon=True, name=f"rb-mcp-job-{self.id[:6]}"
+        ).start()
 
     # ---- job thread side -------------------------------------------------------------------------
     def ask(self, params: types.CreateMessageRequestParams) -> Any:

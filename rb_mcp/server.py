@@ -25,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from rb_mcp import __version__, sampling
+from rb_mcp import __version__, sampling, visibility
 from rb_mcp.config import Config
 from rb_mcp.errors import RbError
 from rb_mcp.llm import LLM, ChainLLM, http_from_config
@@ -74,8 +74,10 @@ Project = Annotated[
     Field(
         None,
         max_length=MAX_PROJECT,
-        description="Project scope: a name, a git remote or the repository's absolute path. Omit to use the "
-        "server's current repository (or global memory when there is none).",
+        description="Project scope: a name, a git remote or the repository's absolute path; 'global' for team "
+        "memory everyone sees. Omit to use the server's current repository (or global memory when there is "
+        "none). On a shared HTTP server: 'personal' for your own memory, and only the projects your token "
+        "allows (recall also searches your personal and the team memory).",
     ),
 ]
 StepIn = Annotated[str, Field(max_length=MAX_STEP)] | Step
@@ -103,7 +105,10 @@ def _open_default(config: Config) -> Bank:
     return Bank(config)
 
 
-def build_server(config: Config, bank_factory: Callable[[Config], Bank] = _open_default) -> MCPServer:
+def build_server(
+    config: Config, bank_factory: Callable[[Config], Bank] = _open_default, **server_options: Any
+) -> MCPServer:
+    """The MCP server; `server_options` go to `MCPServer` (the HTTP mode passes its auth there)."""
     state: dict[str, Any] = {}
     opened: Future[Bank] = Future()
 
@@ -205,7 +210,9 @@ def build_server(config: Config, bank_factory: Callable[[Config], Bank] = _open_
         except Exception as exc:
             raise _unexpected(exc) from exc
 
-    app = MCPServer("rb-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
+    app = MCPServer(
+        "rb-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan, **server_options
+    )
     app.middleware.append(open_after_handshake)
 
     @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
@@ -519,11 +526,14 @@ def _register_resources(app: MCPServer, state: dict[str, Any], opened: Future[Ba
 
     @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")
     def recent_items() -> str:
-        """The 25 most recently updated active memory items."""
+        """The 25 most recently updated active memory items (that this client may see)."""
         from rb_mcp import items as item_ops
 
+        seen, params = visibility.sql_filter("scope")
         rows = bank().store.query(
-            f"select {item_ops.ITEM_COLUMNS} from items where status = 'active' order by updated_at desc limit 25"
+            f"select {item_ops.ITEM_COLUMNS} from items where status = 'active' and {seen} "
+            "order by updated_at desc limit 25",
+            params,
         )
         return json.dumps([item_ops.row_to_item(r).model_dump(mode="json") for r in rows], indent=1)
 
@@ -535,7 +545,7 @@ def _register_resources(app: MCPServer, state: dict[str, Any], opened: Future[Ba
         if not item_id.isdigit():
             raise ResourceError(f"item id {item_id!r} is not a number; use rb://items/<id>")
         found = item_ops.get_items(bank().store, [int(item_id)])
-        if not found:
+        if not found or not visibility.visible([found[int(item_id)].scope])[0]:
             raise ResourceError(f"no memory item {item_id}")
         data = found[int(item_id)].model_dump(mode="json")
         data["history"] = item_ops.history(bank().store, int(item_id))
@@ -552,7 +562,11 @@ def _register_resources(app: MCPServer, state: dict[str, Any], opened: Future[Ba
         """Counts of items by kind and status, trajectories by status, recalls."""
         from rb_mcp.admin import stats as bank_stats
 
-        return bank_stats(bank()).model_dump_json(indent=1)
+        result = bank_stats(bank())
+        # Counts stay bank-wide; the names of scopes this client may not see are left out.
+        shown = visibility.visible([p["scope"] for p in result.projects])
+        result.projects = [p for p, ok in zip(result.projects, shown) if ok]
+        return result.model_dump_json(indent=1)
 
 
 def _register_prompts(app: MCPServer) -> None:

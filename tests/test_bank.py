@@ -25,7 +25,9 @@ CURSOR = {
 
 
 def test_one_call_record_then_recall(bank: Bank):
-    r = bank.record(task=FLAKY, steps=["looped the test", "added readiness probe"], outcome="success", items=[READY])
+    r = bank.record(
+        task=FLAKY, steps=["looped the test", "added readiness probe"], outcome="success", items=[READY]
+    )
     assert r.status == "stored" and r.stored[0].action == "added"
     hit = bank.recall("Integration test hangs randomly until the database container is ready", k=3)
     assert hit.items and hit.items[0].title == READY["title"]
@@ -36,8 +38,12 @@ def test_one_call_record_then_recall(bank: Bank):
 
 
 def test_pending_judge_and_distill_round_trip(bank: Bank):
-    r = bank.record(task="Pagination returns duplicate rows across pages", summary="secondary sort did not help")
-    assert r.status == "needs_verdict" and "record_trajectory" in r.prompt and str(r.trajectory_id) in r.prompt
+    r = bank.record(
+        task="Pagination returns duplicate rows across pages", summary="secondary sort did not help"
+    )
+    assert (
+        r.status == "needs_verdict" and "record_trajectory" in r.prompt and str(r.trajectory_id) in r.prompt
+    )
     r2 = bank.record(trajectory_id=r.trajectory_id, outcome="failure", rationale="duplicates remain")
     assert r2.status == "needs_items" and "FAILED" in r2.prompt
     r3 = bank.record(trajectory_id=r.trajectory_id, items=[CURSOR])
@@ -48,7 +54,9 @@ def test_pending_judge_and_distill_round_trip(bank: Bank):
 
 
 def test_pending_trajectory_is_recalled_as_episode(bank: Bank):
-    r = bank.record(task="Upgrade the ORM and fix the failing migrations", summary="in progress", files=["db/migrate.py"])
+    r = bank.record(
+        task="Upgrade the ORM and fix the failing migrations", summary="in progress", files=["db/migrate.py"]
+    )
     hit = bank.recall("Migrations fail after upgrading the ORM")
     assert [e.trajectory_id for e in hit.episodes] == [r.trajectory_id]
     assert hit.episodes[0].files == ["db/migrate.py"] and "Related past tasks" in hit.guidance
@@ -67,7 +75,9 @@ def test_items_need_outcome_and_limit(bank: Bank):
 
 def test_gate_rejection_keeps_trajectory_pending(bank: Bank):
     r = bank.record(task=FLAKY, summary="done", outcome="success")
-    bad = dict(READY, content="Edit /home/alice/work/shop/tests/test_upload.py line 347 and commit 3f9a2b7c1d0e.")
+    bad = dict(
+        READY, content="Edit /home/alice/work/shop/tests/test_upload.py line 347 and commit 3f9a2b7c1d0e."
+    )
     with pytest.raises(InputError, match="no item was stored"):
         bank.record(trajectory_id=r.trajectory_id, items=[bad])
     assert bank.trajectory(r.trajectory_id).status == "pending_items"
@@ -160,7 +170,11 @@ def test_project_scoping_and_promotion(bank: Bank):
 
 def test_project_items_come_before_global(bank: Bank):
     bank.record(task=FLAKY, summary="s", outcome="success", items=[READY])  # global
-    local = dict(READY, title="Probe the emulator's port before the suite starts", content=READY["content"] + " Use the emulator's own status command.")
+    local = dict(
+        READY,
+        title="Probe the emulator's port before the suite starts",
+        content=READY["content"] + " Use the emulator's own status command.",
+    )
     bank.record(task=FLAKY, summary="s", outcome="success", items=[local], project="acme/shop")
     hits = bank.recall(FLAKY, project="acme/shop", k=5).items
     assert hits[0].scope == "acme/shop"
@@ -182,7 +196,9 @@ def test_similarity_floor(bank: Bank):
 
 def test_refine_sequential_keeps_notes_as_signals(bank: Bank):
     bank.record(task="Pagination", summary="s", outcome="failure", items=[CURSOR])
-    r1 = bank.refine(task="Fix duplicate rows in paginated API", attempt="added ORDER BY created_at", mode="sequential")
+    r1 = bank.refine(
+        task="Fix duplicate rows in paginated API", attempt="added ORDER BY created_at", mode="sequential"
+    )
     assert r1.status == "check" and r1.iteration == 1 and CURSOR["title"] in r1.prompt
     r2 = bank.refine(task="Fix duplicate rows in paginated API", attempt="now ordering by (created_at, id)",
                      mode="sequential", group_id=r1.group_id)  # fmt: skip
@@ -200,7 +216,9 @@ def test_refine_parallel_contrast(bank: Bank):
                     outcome="success")  # fmt: skip
     assert r.status == "contrast" and "-> SUCCESS" in r.prompt and "-> FAILURE" in r.prompt
     with pytest.raises(InputError, match="at most 5"):
-        bank.refine(task=task, attempt="", mode="parallel", group_id="g1", items=[good_item(i) for i in range(6)])
+        bank.refine(
+            task=task, attempt="", mode="parallel", group_id="g1", items=[good_item(i) for i in range(6)]
+        )
     r = bank.refine(task=task, attempt="", mode="parallel", group_id="g1", items=[READY])
     assert r.status == "stored"
     sources = bank.store.query("select trajectory_id from item_sources where item_id = ?", (r.stored[0].id,))

@@ -26,7 +26,7 @@ TOOLS = {
     "distill_pending": (set(), {"limit"}),
 }  # fmt: skip
 COMMANDS = {"serve", "demo", "recall", "record", "list", "show", "forget", "promote", "export", "import", "stats",
-            "doctor", "reembed", "backup", "distill"}  # fmt: skip
+            "doctor", "reembed", "backup", "distill", "token"}  # fmt: skip
 
 
 def test_tool_parameters_are_pinned(tmp_path):
@@ -55,6 +55,20 @@ def test_cli_commands_and_readme():
     readme = (ROOT / "README.md").read_text()
     for command in COMMANDS:
         assert re.search(rf"rb-mcp {command}\b", readme), f"README does not document `rb-mcp {command}`"
+
+
+def test_http_serve_flags_and_token_actions():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    serve = {o for a in sub.choices["serve"]._actions for o in a.option_strings}
+    assert {"--http", "--host", "--port", "--allowed-origin", "--allowed-host"} <= serve
+    token = next(a for a in sub.choices["token"]._actions if a.dest == "action")
+    assert set(token.choices) == {"create", "list", "revoke"}
+    create = {o for a in token.choices["create"]._actions for o in a.option_strings}
+    assert {"--identity", "--scope", "--name", "--bank"} <= create
+    readme = (ROOT / "README.md").read_text()
+    for usage in ("rb-mcp serve --http", "rb-mcp token create", "rb-mcp token list", "rb-mcp token revoke"):
+        assert usage in readme, f"README does not document `{usage}`"
 
 
 def test_every_setting_is_a_config_field_and_documented():

@@ -73,7 +73,9 @@ def test_indexes_follow_rows_and_forget_removes_everything(bank: Bank):
 def test_forgotten_item_ids_are_never_reused(bank: Bank):
     """SQLite hands out max(id)+1, so forgetting the newest item used to give its id (with recall
     hits and credit pointing at it) to the next item stored."""
-    first = bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+    first = bank.record(
+        task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)]
+    )
     old_id = first.stored[0].id
     recalled = bank.recall("Parser crashes on empty input")
     assert [i.id for i in recalled.items] == [old_id]
