@@ -17,6 +17,8 @@ from rb_mcp.fts import fts_query, terms
 from rb_mcp.items import forget
 from rb_mcp.store import Store
 
+BOTH_BACKENDS = True  # each test using the bank runs on SQLite and on PostgreSQL (conftest)
+
 
 def test_fresh_bank_is_wal_with_schema(tmp_path):
     store = Store.open(tmp_path / "b.sqlite3")
