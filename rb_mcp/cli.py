@@ -279,7 +279,13 @@ def cmd_copy(args: argparse.Namespace) -> int:
         bar.close()
     finally:
         src.close()
-    _out({"copied": counts, "from": str(src.path), "to": str(getattr(dst, "path", target) if not args.append else target)})
+    _out(
+        {
+            "copied": counts,
+            "from": str(src.path),
+            "to": str(getattr(dst, "path", target) if not args.append else target),
+        }
+    )
     return 0
 
 
@@ -299,7 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rb-mcp {__version__}")
     bank = argparse.ArgumentParser(add_help=False)
     bank.add_argument(
-        "--bank", metavar="PATH", help="bank file or postgresql:// URL (default: $RB_MCP_BANK or the user data dir)"
+        "--bank",
+        metavar="PATH",
+        help="bank file or postgresql:// URL (default: $RB_MCP_BANK or the user data dir)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -371,8 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.set_defaults(fn=cmd_copy)
     p.add_argument("source", metavar="SRC", help="bank file or postgresql:// URL to read")
-    p.add_argument("destination", metavar="DST", help="bank file or postgresql:// URL to write (must be empty)")
-    p.add_argument("--append", action="store_true", help="import into a DST that already holds memory (new ids)")
+    p.add_argument(
+        "destination", metavar="DST", help="bank file or postgresql:// URL to write (must be empty)"
+    )
+    p.add_argument(
+        "--append", action="store_true", help="import into a DST that already holds memory (new ids)"
+    )
     p = add("backup", cmd_backup, "online copy of the bank with SQLite's backup API")
     p.add_argument("target")
     return parser

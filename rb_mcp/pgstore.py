@@ -215,23 +215,29 @@ class PgStore:
     def open(cls, url: str) -> PgStore:
         if not is_url(url):
             raise StoreError(f"{url!r} is not a postgresql:// URL")
-        _driver()
+        psycopg = _driver()
         from psycopg_pool import ConnectionPool
 
+        # One plain connection first: a wrong URL or a server that is down fails at once, with
+        # the driver's reason, instead of a pool retrying in the background.
         try:
-            pool = ConnectionPool(
-                url, min_size=1, max_size=POOL_MAX, kwargs={"autocommit": True}, open=True, timeout=30,
-                name="rb-mcp",
-            )  # fmt: skip
-            pool.wait(timeout=30)
-        except Exception as exc:
-            raise StoreError(
-                f"cannot connect to the PostgreSQL bank at {redact_url(url)}: {exc}; check the URL, that "
-                "the server runs and accepts this user"
-            ) from exc
-        try:
-            with pool.connection() as conn:
+            with psycopg.connect(url, autocommit=True, connect_timeout=15) as conn:
                 version = conn.execute("show server_version").fetchone()[0]
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to the PostgreSQL bank at {redact_url(url)}: {str(exc).strip()}; check the "
+                "URL, that the server runs and that it accepts this user"
+            ) from exc
+        pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POOL_MAX,
+            kwargs={"autocommit": True},
+            open=True,
+            timeout=30,
+            name="rb-mcp",
+        )
+        try:
             store = cls(url, pool, version)
             store._migrate()
             store.vec_version = store.one("select extversion from pg_extension where extname = 'vector'")[0]
@@ -382,7 +388,8 @@ class PgStore:
 
     def set_meta(self, db: PgConn, key: str, value: str) -> None:
         db.execute(
-            "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value", (key, value)
+            "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
+            (key, value),
         )
         if key == "embed_dim":
             self._create_vec_tables(db, int(value))
@@ -422,7 +429,9 @@ class PgStore:
                 f"create table if not exists {table} ({key} bigint primary key, {part} text not null, "
                 f"vec vector({dim}) not null)"
             )
-            db.execute(f"create index if not exists {table}_hnsw on {table} using hnsw (vec vector_cosine_ops)")
+            db.execute(
+                f"create index if not exists {table}_hnsw on {table} using hnsw (vec vector_cosine_ops)"
+            )
             db.execute(f"create index if not exists {table}_{part} on {table} ({part})")
         self._vec_dim = dim
 
@@ -477,7 +486,8 @@ class PgStore:
 
     def index_task(self, db: PgConn, trajectory_id: int) -> None:
         row = db.execute(
-            "select task, files, project, task_embedding, role from trajectories where id = ?", (trajectory_id,)
+            "select task, files, project, task_embedding, role from trajectories where id = ?",
+            (trajectory_id,),
         ).fetchone()
         self.unindex_task(db, trajectory_id)
         if row is None or row[4] == "refine":
@@ -522,7 +532,8 @@ class PgStore:
             rows = db.execute(sql, (q, parts, q, k)).fetchall()
             if len(rows) < k:
                 there = db.execute(
-                    f"select count(*) from (select 1 from {table} where {part} = any(?) limit ?) s", (parts, k)
+                    f"select count(*) from (select 1 from {table} where {part} = any(?) limit ?) s",
+                    (parts, k),
                 ).fetchone()[0]
                 if there > len(rows):
                     rows = db.execute(sql.replace("order by vec <=> ?::vector", "order by (vec <=> ?::vector) + 0"),
@@ -531,7 +542,9 @@ class PgStore:
         found.sort(key=lambda pair: -pair[1])
         return found
 
-    def _knn_numpy(self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
+    def _knn_numpy(
+        self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
         """Exact cosine over the partitions, bypassing the index: the reference HNSW is measured against."""
         key, part = VEC_TABLES[table]
         if not partitions or self._vec_dim is None:
@@ -602,7 +615,12 @@ class PgStore:
                 ("task vectors in another project than their task", f"select v.trajectory_id from task_vec v join trajectories t on t.id = v.trajectory_id where v.project != coalesce(t.project, '{GLOBAL}')"),
             ]  # fmt: skip
         elif self.one("select count(*) from items where embedding is not null")[0]:
-            checks.append(("items with embeddings but no vector table", "select id from items where embedding is not null"))
+            checks.append(
+                (
+                    "items with embeddings but no vector table",
+                    "select id from items where embedding is not null",
+                )
+            )
         problems: list[str] = []
         for label, sql in checks:
             ids = [r[0] for r in self.query(sql)]

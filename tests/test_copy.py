@@ -18,7 +18,7 @@ from rb_mcp.transfer import export_lines
 
 
 def _fill(bank: Bank) -> None:
-    first = bank.record(task="Parser crashes on empty input", summary="s", outcome="success",
+    bank.record(task="Parser crashes on empty input", summary="s", outcome="success",
                         items=[good_item(1)], files=["src/parser.py"], project="acme/app")  # fmt: skip
     recall = bank.recall("Parser crashes on empty input", project="acme/app")
     bank.record(task="Cache never expires entries", summary="s", outcome="failure", recall_id=recall.recall_id,
@@ -122,3 +122,21 @@ def test_copy_command_both_ways_and_append(tmp_path, pg_url, embedder, isolated_
     assert store.one("select count(*) from items")[0] == 2
     assert store.consistency_problems() == []
     store.close()
+
+
+def test_doctor_reports_the_postgres_backend(pg_url):
+    from rb_mcp.admin import doctor
+
+    checks, ok = doctor(Config(bank=pg_url, preload=False), load_model=False)
+    found = {name: (status, detail) for name, status, detail in checks}
+    assert ok, checks
+    assert found["backend"][1].startswith("PostgreSQL 16") and "psycopg" in found["backend"][1]
+    assert found["pgvector"][0] == "ok" and found["pgvector"][1][0].isdigit()
+    assert found["consistency"] == ("ok", "rows and indexes agree")
+
+
+def test_a_bad_url_is_a_clear_error_at_once():
+    from rb_mcp.errors import StoreError
+
+    with pytest.raises(StoreError, match="cannot connect to the PostgreSQL bank"):
+        Store.open("postgresql://nobody:secret@127.0.0.1:9/none?connect_timeout=2")
