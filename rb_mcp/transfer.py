@@ -44,7 +44,11 @@ FORMAT = "rb-mcp-export/1"
 TABLES = ("recall_events", "trajectories", "groups", "items", "item_sources", "item_history", "recall_hits")
 BLOBS = {"trajectories": "task_embedding", "items": "embedding"}
 # Rows in key order, on either backend (SQLite's rowid is the id, or insertion order of the links).
-ORDER = {"groups": "group_id", "item_sources": "item_id, trajectory_id", "recall_hits": "recall_id, rank, item_id"}
+ORDER = {
+    "groups": "group_id",
+    "item_sources": "item_id, trajectory_id",
+    "recall_hits": "recall_id, rank, item_id",
+}
 # Values that are not prose: redacting them could only corrupt them (base64, hex digests).
 UNREDACTED = {"task_embedding", "embedding", "content_hash"}
 

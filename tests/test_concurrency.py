@@ -213,7 +213,9 @@ def test_concurrent_consolidation_and_credit_on_postgres(pg_url, embedder):
     writers, rounds = 6, 3
     with Bank(Config(bank=pg_url, preload=False), embedder=embedder) as first:
         first.default_project = None
-        first.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+        first.record(
+            task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)]
+        )
         recall = first.recall("Parser crashes on empty input")
         assert recall.items
     errors: list[str] = []
@@ -225,7 +227,11 @@ def test_concurrent_consolidation_and_credit_on_postgres(pg_url, embedder):
                 bank.default_project = None
                 start.wait()
                 for r in range(rounds):
-                    item = good_item(1) if r % 2 == 0 else good_item(1, title=f"Reproduce the failure first ({n})")
+                    item = (
+                        good_item(1)
+                        if r % 2 == 0
+                        else good_item(1, title=f"Reproduce the failure first ({n})")
+                    )
                     bank.record(task=f"Parser crash {n}.{r}", summary="s", outcome="success", items=[item])
                 bank.record(task=f"verdict {n}", summary="s", outcome="success", recall_id=recall.recall_id)
         except Exception as exc:  # collected: an assertion in a thread would be lost
