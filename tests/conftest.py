@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -51,18 +53,21 @@ def with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server() -> Iterator[str]:
     """URL of a PostgreSQL server with pgvector, and of a template database holding a fresh bank."""
     import psycopg
 
     from rb_mcp.pgstore import PgStore
 
     url = os.environ.get("RB_MCP_TEST_PG_URL")
-    server = None
+    server, pgdata = None, None
     if not url:
         import pgserver  # the `test` extra installs it
 
-        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+        # Not under pytest's tmp dirs: another pytest session of the same user prunes old ones,
+        # and PostgreSQL shuts down when its data directory disappears.
+        pgdata = Path(tempfile.mkdtemp(prefix="rb-mcp-pg-"))
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
         url = server.get_uri()
         with psycopg.connect(url, autocommit=True) as conn:
             # A throwaway server: durability only costs time here.
@@ -80,6 +85,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conn.execute(f"drop database if exists {template} with (force)")
     if server is not None:
         server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
 
 
 @pytest.fixture
