@@ -78,12 +78,18 @@ def recall_latency(target: Any, embedder: embed.FastEmbedder, queries: list[str]
         bank.default_project = None
         for q in queries[:5]:
             bank.recall(q, latency.PROJECT)
-        return latency.percentiles([latency.timed(lambda q=q: bank.recall(q, latency.PROJECT)) for q in queries])
+        return latency.percentiles(
+            [latency.timed(lambda q=q: bank.recall(q, latency.PROJECT)) for q in queries]
+        )
 
 
-def throughput(target: Any, embedder: embed.FastEmbedder, queries: list[str], seconds: float) -> dict[str, Any]:
+def throughput(
+    target: Any, embedder: embed.FastEmbedder, queries: list[str], seconds: float
+) -> dict[str, Any]:
     """Recalls per second from CLIENTS threads, each with its own bank handle."""
-    banks = [Bank(Config(bank=target, project=None, preload=False), embedder=embedder) for _ in range(CLIENTS)]
+    banks = [
+        Bank(Config(bank=target, project=None, preload=False), embedder=embedder) for _ in range(CLIENTS)
+    ]
     done = [0] * CLIENTS
     errors: list[str] = []
     for bank in banks:

@@ -10,6 +10,7 @@ new ids where theirs are taken (as `rb-mcp import` does).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
@@ -79,7 +80,7 @@ def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str,
             "empty bank, or run `rb-mcp reembed` on one of them first"
         )
     counts = dict.fromkeys(TABLES, 0)
-    with src.snapshot() as sdb, dst.transaction() as ddb:
+    with src.snapshot() as sdb, dst.transaction() as ddb, _bulk(dst, ddb):
         meta = sdb.execute("select key, value from meta order by key").fetchall()
         for key, value in meta:
             if key == "embed_dim":
@@ -112,6 +113,16 @@ def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str,
             )
         dst.sync_ids(ddb)
     return counts
+
+
+@contextlib.contextmanager
+def _bulk(store: Any, db: Any) -> Iterator[None]:
+    """The destination's fast path for filling an empty bank, where it has one (PostgreSQL)."""
+    if hasattr(store, "bulk_load"):
+        with store.bulk_load(db):
+            yield
+    else:
+        yield
 
 
 def _floor_of(store: Any, db: Any) -> int:

@@ -48,6 +48,9 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # what FTS5's unicode61 keeps as a 
 # ts_rank weights {D, C, B, A}: content 1, description/tags/files 2, title 3, as bm25 on SQLite.
 _ITEM_WEIGHTS = "{0.333, 0.5, 0.667, 1.0}"
 _TASK_WEIGHTS = "{0.5, 0.5, 0.5, 1.0}"  # task text 1 (D), files 2 (A)
+# At most this many matches (the newest) are ranked per keyword search: ts_rank reads every
+# matching row, and a common word matches most of a large bank.
+MATCH_ROWS = 1000
 VEC_TABLES = {
     "item_vec": ("item_id", "scope"),
     "task_vec": ("trajectory_id", "project"),
@@ -429,9 +432,10 @@ class PgStore:
                 f"create table if not exists {table} ({key} bigint primary key, {part} text not null, "
                 f"vec vector({dim}) not null)"
             )
-            db.execute(
-                f"create index if not exists {table}_hnsw on {table} using hnsw (vec vector_cosine_ops)"
-            )
+            if not getattr(self._local, "bulk", False):  # a bulk load builds it at its end
+                db.execute(
+                    f"create index if not exists {table}_hnsw on {table} using hnsw (vec vector_cosine_ops)"
+                )
             db.execute(f"create index if not exists {table}_{part} on {table} ({part})")
         self._vec_dim = dim
 
@@ -440,6 +444,23 @@ class PgStore:
             "select atttypmod from pg_attribute where attrelid = to_regclass('item_vec') and attname = 'vec'"
         )
         return int(row[0]) if row else None
+
+    @contextlib.contextmanager
+    def bulk_load(self, db: PgConn) -> Iterator[None]:
+        """Fill an empty bank faster: the HNSW indexes are built once at the end, not row by row."""
+        db.execute("drop index if exists item_vec_hnsw")
+        db.execute("drop index if exists task_vec_hnsw")
+        self._local.bulk = True
+        try:
+            yield
+        finally:
+            self._local.bulk = False
+        db.execute("set local maintenance_work_mem = '512MB'")
+        if self._vec_dim is not None:
+            for table in VEC_TABLES:
+                db.execute(
+                    f"create index if not exists {table}_hnsw on {table} using hnsw (vec vector_cosine_ops)"
+                )
 
     def vec_tables_exist(self) -> bool:
         return self.one("select to_regclass('item_vec')")[0] is not None
@@ -564,17 +585,20 @@ class PgStore:
             return []
         if table == "item_fts":
             sql = (
-                f"select f.rowid, -ts_rank('{_ITEM_WEIGHTS}', f.doc, q, 1) as r from item_fts f "
-                "join items i on i.id = f.rowid, to_tsquery('english', ?) q "
-                "where f.doc @@ q and i.scope = any(?) order by r limit ?"
+                f"select m.rowid, -ts_rank('{_ITEM_WEIGHTS}', m.doc, q, 1) as r from (select f.rowid, f.doc "
+                "from item_fts f join items i on i.id = f.rowid, to_tsquery('english', ?) q "
+                "where f.doc @@ q and i.scope = any(?) order by f.rowid desc limit ?) m, "
+                "to_tsquery('english', ?) q order by r limit ?"
             )
         else:
             sql = (
-                f"select f.rowid, -ts_rank('{_TASK_WEIGHTS}', f.doc, q, 1) as r from task_fts f "
-                "join trajectories t on t.id = f.rowid, to_tsquery('english', ?) q "
-                f"where f.doc @@ q and coalesce(t.project, '{GLOBAL}') = any(?) order by r limit ?"
+                f"select m.rowid, -ts_rank('{_TASK_WEIGHTS}', m.doc, q, 1) as r from (select f.rowid, f.doc "
+                "from task_fts f join trajectories t on t.id = f.rowid, to_tsquery('english', ?) q "
+                f"where f.doc @@ q and coalesce(t.project, '{GLOBAL}') = any(?) order by f.rowid desc limit ?) m, "
+                "to_tsquery('english', ?) q order by r limit ?"
             )
-        return [(int(i), float(r)) for i, r in self.query(sql, (query, list(partitions), k))]
+        params = (query, list(partitions), MATCH_ROWS, query, k)
+        return [(int(i), float(r)) for i, r in self.query(sql, params)]
 
     def task_keywords(
         self, task: str, partitions: Sequence[str], limit: int, excluded: set[int]
@@ -586,10 +610,11 @@ class PgStore:
         rows = self.query(
             f"with m as materialized (select f.rowid as id, ts_rank('{_TASK_WEIGHTS}', f.doc, q, 1) as r, "
             "f.files @@ q as fm, ts_rank(f.files, q, 1) as rf from task_fts f join trajectories t on t.id = f.rowid, "
-            f"to_tsquery('english', ?) q where f.doc @@ q and coalesce(t.project, '{GLOBAL}') = any(?)) "
+            f"to_tsquery('english', ?) q where f.doc @@ q and coalesce(t.project, '{GLOBAL}') = any(?) "
+            "order by f.rowid desc limit ?) "
             "select * from (select id, 0, r from m order by r desc limit ?) a "
             "union all select * from (select id, 1, rf from m where fm order by rf desc limit ?) b",
-            (query, list(partitions), limit, limit),
+            (query, list(partitions), MATCH_ROWS, limit, limit),
         )
         ranked = sorted(rows, key=lambda row: -row[2])
         by_text = [int(i) for i, files_only, _ in ranked if not files_only and i not in excluded]

@@ -66,6 +66,11 @@ def test_round_trip_sqlite_postgres_sqlite_is_lossless(tmp_path, pg_url, embedde
     src.close()
     assert _dump(pg) == before
     assert pg.consistency_problems() == []
+    # the copy built the HNSW indexes once at its end (bulk load)
+    assert pg.one("select to_regclass('item_vec_hnsw'), to_regclass('task_vec_hnsw')") == (
+        "item_vec_hnsw",
+        "task_vec_hnsw",
+    )
     back = Store.open(tmp_path / "b.sqlite3")
     seen: list[int] = []
     copy_bank(pg, back, progress=seen.append)
