@@ -67,3 +67,46 @@ def test_small_scope_in_a_large_bank_is_searched_completely(pg_url):
     sims = [s for _, s in found]
     assert sims == sorted(sims, reverse=True)
     store.close()
+
+
+OPEN_AT_ONCE = """
+import sys, time
+from rb_mcp.store import Store
+while time.time() < float(sys.argv[2]):
+    time.sleep(0.005)
+store = Store.open(sys.argv[1])
+store.ensure_vectors("test/model", 16)
+store.close()
+"""
+
+
+def test_fresh_database_opened_by_many_processes_at_once(pg_server):
+    """Servers on several machines starting together on a new database: each migration and the
+    vector tables are created once, and nobody fails."""
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+    from conftest import with_database
+
+    base = pg_server.rpartition("rb_template=")[0].rstrip("?&")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("drop database if exists rb_fresh_open")
+        conn.execute("create database rb_fresh_open")
+    url = with_database(base, "rb_fresh_open")
+    start_at = str(time.time() + 3.0)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AT_ONCE, url, start_at], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(5)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 5, errors
+    store = Store.open(url)
+    assert store.one("select count(*) from _migrations")[0] == 1
+    assert store.vector_model() == ("test/model", 16) and store.vec_tables_exist()
+    store.close()
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("drop database rb_fresh_open with (force)")
