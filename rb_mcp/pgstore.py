@@ -113,6 +113,9 @@ def translate(sql: str) -> tuple[str, bool]:
 
 
 def _param(value: Any) -> Any:
+    if isinstance(value, str):
+        # PostgreSQL text cannot hold NUL, which SQLite stores; no memory means anything by it.
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):

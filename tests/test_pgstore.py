@@ -110,3 +110,14 @@ def test_fresh_database_opened_by_many_processes_at_once(pg_server):
     store.close()
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute("drop database rb_fresh_open with (force)")
+
+
+def test_text_with_nul_is_stored_on_postgres(pg_url, embedder):
+    """SQLite stores NUL in text and PostgreSQL refuses it: an agent's stray NUL must not fail a write."""
+    from rb_mcp.bank import Bank
+    from rb_mcp.config import Config
+
+    with Bank(Config(bank=pg_url, preload=False), embedder=embedder) as bank:
+        bank.default_project = None
+        result = bank.record(task="Parser crashes on \x00 bytes", summary="s\x00")
+        assert bank.trajectory(result.trajectory_id).task == "Parser crashes on \ufffd bytes"
