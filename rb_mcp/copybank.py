@@ -95,12 +95,8 @@ def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str,
             insert = f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
             for rows in _pages(sdb, table):
                 ddb.executemany(insert, [tuple(r) for r in rows])
-                if table == "items":
-                    for row in rows:
-                        dst.index_item(ddb, row[0])
-                elif table == "trajectories":
-                    for row in rows:
-                        dst.index_task(ddb, row[0])
+                if table in ("items", "trajectories"):
+                    _index(dst, ddb, table, [row[0] for row in rows])
                 counts[table] += len(rows)
                 if progress:
                     progress(len(rows))
@@ -113,6 +109,17 @@ def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str,
             )
         dst.sync_ids(ddb)
     return counts
+
+
+def _index(store: Any, db: Any, table: str, ids: list[int]) -> None:
+    """Index a page of copied rows: in one go where the store can (PostgreSQL), else row by row."""
+    many = getattr(store, "index_items" if table == "items" else "index_tasks", None)
+    if many is not None:
+        many(db, ids)
+        return
+    one = store.index_item if table == "items" else store.index_task
+    for row_id in ids:
+        one(db, row_id)
 
 
 @contextlib.contextmanager

@@ -481,58 +481,66 @@ class PgStore:
 
     # ---- index maintenance (always called inside the row's transaction) --------------------
     def index_item(self, db: PgConn, item_id: int) -> None:
-        row = db.execute(
-            "select title, description, content, tags, files, scope, embedding, status from items where id = ?",
-            (item_id,),
-        ).fetchone()
-        self.unindex_item(db, item_id)
-        if row is None or row[7] != "active":
+        self.index_items(db, [item_id])
+
+    def index_items(self, db: PgConn, ids: Sequence[int]) -> None:
+        """Index these items as they are now (active ones only), in a few statements for any number."""
+        ids = list(ids)
+        self._unindex(db, "item_fts", "item_vec", "item_id", ids)
+        rows = db.execute(
+            "select id, title, description, content, tags, files, scope, embedding from items "
+            "where id = any(?) and status = 'active'",
+            (ids,),
+        ).fetchall()
+        if not rows:
             return
-        title, description, content, tags, files, scope, embedding, _ = row
-        db.execute(
+        db.executemany(
             "insert into item_fts (rowid, doc) values (?, setweight(to_tsvector('english', ?), 'A') || "
             "setweight(to_tsvector('english', ?), 'B') || setweight(to_tsvector('english', ?), 'B') || "
             "setweight(to_tsvector('english', ?), 'B') || setweight(to_tsvector('english', ?), 'D'))",
-            (
-                item_id, fts_text(title), fts_text(description), fts_text(" ".join(json.loads(tags))),
-                fts_text(" ".join(json.loads(files))), fts_text(content),
-            ),
+            [
+                (i, fts_text(title), fts_text(description), fts_text(" ".join(json.loads(tags))),
+                 fts_text(" ".join(json.loads(files))), fts_text(content))
+                for i, title, description, content, tags, files, _, _ in rows
+            ],
         )  # fmt: skip
-        if embedding is not None and self._vec_dim is not None:
-            db.execute(
-                "insert into item_vec values (?, ?, ?::vector)", (item_id, scope, vector_param(embedding))
-            )
+        vectors = [(r[0], r[6], vector_param(r[7])) for r in rows if r[7] is not None]
+        if vectors and self._vec_dim is not None:
+            db.executemany("insert into item_vec values (?, ?, ?::vector)", vectors)
 
     def unindex_item(self, db: PgConn, item_id: int) -> None:
-        db.execute("delete from item_fts where rowid = ?", (item_id,))
-        if self._vec_dim is not None:
-            db.execute("delete from item_vec where item_id = ?", (item_id,))
+        self._unindex(db, "item_fts", "item_vec", "item_id", [item_id])
 
     def index_task(self, db: PgConn, trajectory_id: int) -> None:
-        row = db.execute(
-            "select task, files, project, task_embedding, role from trajectories where id = ?",
-            (trajectory_id,),
-        ).fetchone()
-        self.unindex_task(db, trajectory_id)
-        if row is None or row[4] == "refine":
+        self.index_tasks(db, [trajectory_id])
+
+    def index_tasks(self, db: PgConn, ids: Sequence[int]) -> None:
+        """Index these trajectories as they are now (refinement notes are never searched)."""
+        ids = list(ids)
+        self._unindex(db, "task_fts", "task_vec", "trajectory_id", ids)
+        rows = db.execute(
+            "select id, task, files, project, task_embedding from trajectories where id = any(?) and role != 'refine'",
+            (ids,),
+        ).fetchall()
+        if not rows:
             return
-        task, files, project, embedding, _ = row
-        files_text = fts_text(" ".join(json.loads(files)))
-        db.execute(
+        texts = [(r[0], fts_text(r[1]), fts_text(" ".join(json.loads(r[2])))) for r in rows]
+        db.executemany(
             "insert into task_fts (rowid, doc, files) values (?, setweight(to_tsvector('english', ?), 'D') || "
             "setweight(to_tsvector('english', ?), 'A'), to_tsvector('english', ?))",
-            (trajectory_id, fts_text(task), files_text, files_text),
+            [(i, task, files, files) for i, task, files in texts],
         )
-        if embedding is not None and self._vec_dim is not None:
-            db.execute(
-                "insert into task_vec values (?, ?, ?::vector)",
-                (trajectory_id, project or GLOBAL, vector_param(embedding)),
-            )
+        vectors = [(r[0], r[3] or GLOBAL, vector_param(r[4])) for r in rows if r[4] is not None]
+        if vectors and self._vec_dim is not None:
+            db.executemany("insert into task_vec values (?, ?, ?::vector)", vectors)
 
     def unindex_task(self, db: PgConn, trajectory_id: int) -> None:
-        db.execute("delete from task_fts where rowid = ?", (trajectory_id,))
+        self._unindex(db, "task_fts", "task_vec", "trajectory_id", [trajectory_id])
+
+    def _unindex(self, db: PgConn, fts: str, vec: str, key: str, ids: list[int]) -> None:
+        db.execute(f"delete from {fts} where rowid = any(?)", (ids,))
         if self._vec_dim is not None:
-            db.execute("delete from task_vec where trajectory_id = ?", (trajectory_id,))
+            db.execute(f"delete from {vec} where {key} = any(?)", (ids,))
 
     # ---- search ----------------------------------------------------------------------------
     def knn(self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
