@@ -635,19 +635,23 @@ class PgStore:
     # ---- consistency -----------------------------------------------------------------------
     def consistency_problems(self) -> list[str]:
         """Every active item has exactly its FTS (and vector) row, and nothing else is indexed."""
+        # `not exists`, never `not in (subquery)`: PostgreSQL runs the latter row by row once the
+        # ids outgrow work_mem, which at 100k items takes minutes.
+        active = "i.status = 'active'"
+        searched = "t.role != 'refine'"
         checks = [
-            ("items without FTS row", "select id from items where status = 'active' and id not in (select rowid from item_fts)"),
-            ("FTS rows without active item", "select rowid from item_fts where rowid not in (select id from items where status = 'active')"),
-            ("tasks without FTS row", "select id from trajectories where role != 'refine' and id not in (select rowid from task_fts)"),
-            ("task FTS rows without trajectory", "select rowid from task_fts where rowid not in (select id from trajectories)"),
+            ("items without FTS row", f"select id from items i where {active} and not exists (select 1 from item_fts f where f.rowid = i.id)"),
+            ("FTS rows without active item", f"select rowid from item_fts f where not exists (select 1 from items i where i.id = f.rowid and {active})"),
+            ("tasks without FTS row", f"select id from trajectories t where {searched} and not exists (select 1 from task_fts f where f.rowid = t.id)"),
+            ("task FTS rows without trajectory", "select rowid from task_fts f where not exists (select 1 from trajectories t where t.id = f.rowid)"),
         ]  # fmt: skip
         if self.vec_tables_exist():
             checks += [
-                ("items without vector", "select id from items where status = 'active' and embedding is not null and id not in (select item_id from item_vec)"),
-                ("vectors without active item", "select item_id from item_vec where item_id not in (select id from items where status = 'active' and embedding is not null)"),
+                ("items without vector", f"select id from items i where {active} and i.embedding is not null and not exists (select 1 from item_vec v where v.item_id = i.id)"),
+                ("vectors without active item", f"select item_id from item_vec v where not exists (select 1 from items i where i.id = v.item_id and {active} and i.embedding is not null)"),
                 ("item vectors in another scope than their item", "select v.item_id from item_vec v join items i on i.id = v.item_id where v.scope != i.scope"),
-                ("tasks without vector", "select id from trajectories where role != 'refine' and task_embedding is not null and id not in (select trajectory_id from task_vec)"),
-                ("task vectors without trajectory", "select trajectory_id from task_vec where trajectory_id not in (select id from trajectories where role != 'refine' and task_embedding is not null)"),
+                ("tasks without vector", f"select id from trajectories t where {searched} and t.task_embedding is not null and not exists (select 1 from task_vec v where v.trajectory_id = t.id)"),
+                ("task vectors without trajectory", f"select trajectory_id from task_vec v where not exists (select 1 from trajectories t where t.id = v.trajectory_id and {searched} and t.task_embedding is not null)"),
                 ("task vectors in another project than their task", f"select v.trajectory_id from task_vec v join trajectories t on t.id = v.trajectory_id where v.project != coalesce(t.project, '{GLOBAL}')"),
             ]  # fmt: skip
         elif self.one("select count(*) from items where embedding is not null")[0]:

@@ -192,3 +192,12 @@ def test_episode_found_through_a_named_file_below_the_floor(bank: Bank):
                        files=["django/contrib/admin/views/main.py"])  # fmt: skip
     hit = bank.recall("Crash in django/contrib/admin/views/main.py when list_filter has a callable", k=3)
     assert past.trajectory_id in [e.trajectory_id for e in hit.episodes]
+
+
+def test_consistency_check_finds_a_missing_index_row(bank: Bank):
+    item_id = bank.record(
+        task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)]
+    ).stored[0].id
+    with bank.store.transaction() as db:
+        db.execute("delete from item_fts where rowid = ?", (item_id,))
+    assert any(p.startswith("items without FTS row") for p in bank.store.consistency_problems())
