@@ -195,7 +195,9 @@ def test_episode_found_through_a_named_file_below_the_floor(bank: Bank):
 
 
 def test_consistency_check_finds_a_missing_index_row(bank: Bank):
-    r = bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
+    r = bank.record(
+        task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)]
+    )
     item_id = r.stored[0].id
     with bank.store.transaction() as db:
         db.execute("delete from item_fts where rowid = ?", (item_id,))
