@@ -841,6 +841,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--build-only", action="store_true", help="build the cached banks and stop")
     parser.add_argument(
+        "--postgres", action="store_true", help="also SQLite vs PostgreSQL side by side (benchmarks/pg_latency.py)"
+    )
+    parser.add_argument(
         "--json", type=Path, help="write results here instead of benchmarks/results/latency.json"
     )
     args = parser.parse_args(argv)
@@ -887,6 +890,11 @@ def main(argv: list[str] | None = None) -> int:
         results["peer"] = run_peer(
             cache, corpus, queries, peer_labels, args.spawns, args.peer_setup, min(args.queries, 50)
         )
+    if args.postgres:
+        import pg_latency
+
+        results["postgres"] = pg_latency.run(labels, cache, args.queries, 10.0)
+        pg_latency.show(results["postgres"])
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
     results["wall_s"] = round(time.perf_counter() - started, 1)
     results["targets"] = report(results)

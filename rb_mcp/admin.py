@@ -13,6 +13,7 @@ from rb_mcp.embed import FastEmbedder, check_default_model
 from rb_mcp.errors import StoreError
 from rb_mcp.models import Stats
 from rb_mcp.store import Store, driver_info, to_blob
+from rb_mcp.store import is_url as _is_url
 
 
 def stats(bank: Bank) -> Stats:
@@ -52,6 +53,8 @@ def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, s
     checks.append(("python", "ok", f"{platform.python_version()} ({sys.executable})"))
     checks.append(("rb-mcp", "ok", __version__))
     checks.append(("sqlite driver", "ok", f"{info['driver']}, SQLite {info['sqlite_version']}"))
+    if _is_url(config.bank):
+        return _pg_doctor(config, checks, load_model)
     try:
         store = Store.open(config.bank)
     except Exception as exc:
@@ -66,6 +69,10 @@ def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, s
         except StoreError as exc:  # a damaged file can fail any query: report it, never crash
             checks.append(("bank", "fail", str(exc)))
         store.close()
+    return _model_checks(config, checks, load_model)
+
+
+def _model_checks(config: Any, checks: list[tuple[str, str, str]], load_model: bool) -> tuple[list, bool]:
     if config.model == FastEmbedder().name:
         mc = check_default_model()
         checks.append(
@@ -85,6 +92,41 @@ def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, s
     checks += llm_checks(config, probe=load_model)
     ok = all(status != "fail" for _, status, _ in checks)
     return checks, ok
+
+
+def _pg_doctor(config: Any, checks: list[tuple[str, str, str]], load_model: bool) -> tuple[list, bool]:
+    """The team bank: PostgreSQL server and pgvector versions, schema, model binding, consistency."""
+    from rb_mcp.pgstore import redact_url
+
+    try:
+        store = Store.open(config.bank)
+    except Exception as exc:
+        checks.append(("bank", "fail", f"{redact_url(str(config.bank))}: {exc}"))
+        return _model_checks(config, checks, load_model)
+    try:
+        checks.append(("backend", "ok", f"PostgreSQL {store.server_version} through {store.driver}"))
+        checks.append(("pgvector", "ok", f"{store.vec_version} (HNSW, cosine)"))
+        from rb_mcp import pgmigrations
+
+        checks.append(
+            ("bank", "ok", f"{store.path} (schema {store.schema_version} of {pgmigrations.LATEST})")
+        )
+        model, dim = store.vector_model()
+        if model and model != config.model:
+            checks.append(
+                ("bank model", "fail", f"bank uses {model}, config asks {config.model}: run rb-mcp reembed")
+            )
+        else:
+            checks.append(("bank model", "ok", f"{model or '(unbound)'}{f' dim {dim}' if dim else ''}"))
+        problems = store.consistency_problems()
+        checks.append(
+            ("consistency", "fail" if problems else "ok", "; ".join(problems) or "rows and indexes agree")
+        )
+    except StoreError as exc:
+        checks.append(("bank", "fail", str(exc)))
+    finally:
+        store.close()
+    return _model_checks(config, checks, load_model)
 
 
 def _engine_checks(store: Store) -> list[tuple[str, str, str]]:

@@ -307,6 +307,35 @@ def cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_copy(args: argparse.Namespace) -> int:
+    from rb_mcp.copybank import append_bank, copy_bank, row_counts
+    from rb_mcp.store import Store
+
+    target = Config.from_env(args.destination).bank
+    src = Store.open(Config.from_env(args.source).bank)
+    try:
+        bar = Progress(sum(row_counts(src).values()), "copying")
+        if args.append:
+            counts = append_bank(src, target, progress=bar)
+        else:
+            dst = Store.open(target)
+            try:
+                counts = copy_bank(src, dst, progress=bar)
+            finally:
+                dst.close()
+        bar.close()
+    finally:
+        src.close()
+    _out(
+        {
+            "copied": counts,
+            "from": str(src.path),
+            "to": str(getattr(dst, "path", target) if not args.append else target),
+        }
+    )
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     with _bank(args) as bank:
         bank.store.backup(args.target)
@@ -322,7 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"rb-mcp {__version__}")
     bank = argparse.ArgumentParser(add_help=False)
-    bank.add_argument("--bank", metavar="PATH", help="bank file (default: $RB_MCP_BANK or the user data dir)")
+    bank.add_argument(
+        "--bank",
+        metavar="PATH",
+        help="bank file or postgresql:// URL (default: $RB_MCP_BANK or the user data dir)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
@@ -413,6 +446,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--consolidate",
         action="store_true",
         help="also let the model settle near-duplicate item pairs it has not seen",
+    )
+    p = sub.add_parser(
+        "copy", help="copy a bank between SQLite and PostgreSQL, either way, losslessly",
+        description="Copy every row, vector and setting of the bank SRC into the empty bank DST (a file "
+        "path or a postgresql:// URL), with a progress bar on stderr.",
+    )  # fmt: skip
+    p.set_defaults(fn=cmd_copy)
+    p.add_argument("source", metavar="SRC", help="bank file or postgresql:// URL to read")
+    p.add_argument(
+        "destination", metavar="DST", help="bank file or postgresql:// URL to write (must be empty)"
+    )
+    p.add_argument(
+        "--append", action="store_true", help="import into a DST that already holds memory (new ids)"
     )
     p = add("backup", cmd_backup, "online copy of the bank with SQLite's backup API")
     p.add_argument("target")

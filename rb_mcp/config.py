@@ -23,7 +23,11 @@ class Setting:
 
 
 SETTINGS: dict[str, Setting] = {
-    "bank": Setting("RB_MCP_BANK", "<user data dir>/bank.sqlite3", "Path of the SQLite bank file."),
+    "bank": Setting(
+        "RB_MCP_BANK",
+        "<user data dir>/bank.sqlite3",
+        "Path of the SQLite bank file, or a postgresql:// URL for a team bank.",
+    ),
     "model": Setting(
         "RB_MCP_MODEL",
         DEFAULT_MODEL,
@@ -166,9 +170,19 @@ def _env_switch(name: str) -> bool:
     raise InputError(f"{name}={raw!r} is not understood; set it to auto or off")
 
 
+def _bank_target(value: str | os.PathLike[str] | None) -> Path | str:
+    """A postgresql:// URL stays a string (a Path would fold its `//`); anything else is a file."""
+    if not value:
+        return default_bank_path()
+    text = os.fspath(value)
+    if text.startswith(("postgresql://", "postgres://")):
+        return text
+    return Path(text).expanduser()
+
+
 @dataclass(frozen=True)
 class Config:
-    bank: Path = field(default_factory=default_bank_path)
+    bank: Path | str = field(default_factory=default_bank_path)  # str: a postgresql:// URL
     model: str = DEFAULT_MODEL
     project: str | None = None
     k: int = 3
@@ -197,7 +211,7 @@ class Config:
     def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:
         env_bank = bank or os.environ.get("RB_MCP_BANK") or None
         return cls(
-            bank=Path(env_bank).expanduser() if env_bank else default_bank_path(),
+            bank=_bank_target(env_bank),
             model=os.environ.get("RB_MCP_MODEL") or DEFAULT_MODEL,
             project=os.environ.get("RB_MCP_PROJECT") or None,
             k=_env_int("RB_MCP_K", 3, 1, 20),

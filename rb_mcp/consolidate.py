@@ -117,6 +117,7 @@ def _both_active(db: Any, a: int, b: int) -> bool:
 def _supersede(bank: Bank, old: int, new: int) -> bool:
     stamp = now()
     with bank.store.transaction() as db:
+        bank.store.lock_items(db, [old, new])
         if not _both_active(db, old, new):
             return False
         title, description, content, strength = db.execute(
@@ -150,6 +151,7 @@ def _merge_into(bank: Bank, keep: int, gone: int, merged: ItemDraft) -> bool:
     digest = item_ops.content_hash(merged.title, merged.description, merged.content)
     stamp = now()
     with bank.store.transaction() as db:
+        bank.store.lock_items(db, [keep, gone])
         if not _both_active(db, keep, gone):
             return False
         rows = {r[0]: r[1:] for r in db.execute(

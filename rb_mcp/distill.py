@@ -200,8 +200,9 @@ def pending_work(bank: Bank) -> tuple[list[int], list[str]]:
         f"and {seen} order by id", params)]  # fmt: skip
     groups = [r[0] for r in bank.store.query(
         "select group_id from trajectories where role = 'attempt' and iteration is not null and group_id is not null "
-        "and outcome is not null group by group_id having count(*) >= 2 and sum(status != 'distilled') > 0 "
-        f"and min({seen}) = 1 order by min(id)", params)]  # fmt: skip
+        "and outcome is not null group by group_id having count(*) >= 2 "
+        "and sum(case when status != 'distilled' then 1 else 0 end) > 0 "
+        f"and min(case when {seen} then 1 else 0 end) = 1 order by min(id)", params)]  # fmt: skip
     return tids, groups
 
 

@@ -115,6 +115,8 @@ def store_items(
         kind: Kind = draft.kind or default_kind
         digest = content_hash(draft.title, draft.description, draft.content)
         with store.transaction() as db:
+            # Two writers storing the same new lesson must not both miss the other's copy.
+            store.lock_scope(db, scope)
             twin = db.execute(
                 "select id from items where content_hash = ? and scope = ? and status = 'active'",
                 (digest, scope),
@@ -131,7 +133,7 @@ def store_items(
                 "insert into items (id, title, description, content, kind, scope, trajectory_id, files, tags, "
                 "embedding, content_hash, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    _next_item_id(db),
+                    _next_item_id(store, db),
                     draft.title,
                     draft.description,
                     draft.content,
@@ -171,6 +173,7 @@ def _merge(
     sources: Sequence[int],
     files: Sequence[str],
 ) -> None:
+    store.lock_items(db, [item_id])
     row = db.execute(
         "select title, description, content, files, tags from items where id = ?", (item_id,)
     ).fetchone()
@@ -210,18 +213,19 @@ def credit(store: Store, recall_id: int | None, outcome: str) -> list[int]:
     if recall_id is None:
         return []
     with store.transaction() as db:
-        event = db.execute("select credited_at from recall_events where id = ?", (recall_id,)).fetchone()
-        if event is None or event[0] is not None:
+        # Claim the event first: of two writers crediting one recall at once, exactly one updates it.
+        claimed = db.execute(
+            "update recall_events set credited_at = ?, credited_outcome = ? where id = ? and credited_at is null",
+            (now(), outcome, recall_id),
+        ).rowcount
+        if not claimed:
             return []
         ids = [r[0] for r in db.execute("select item_id from recall_hits where recall_id = ?", (recall_id,))]
         column = {"success": "helped", "failure": "harmed"}.get(outcome)
         if column and ids:
+            store.lock_items(db, ids)
             marks = ",".join("?" * len(ids))
             db.execute(f"update items set {column} = {column} + 1 where id in ({marks})", ids)
-        db.execute(
-            "update recall_events set credited_at = ?, credited_outcome = ? where id = ?",
-            (now(), outcome, recall_id),
-        )
         return ids if column else []
 
 
@@ -232,7 +236,9 @@ def credit(store: Store, recall_id: int | None, outcome: str) -> list[int]:
 _ID_FLOOR = "item_id_floor"
 
 
-def _next_item_id(db: Any) -> int:
+def _next_item_id(store: Store, db: Any) -> int:
+    if store.dialect == "postgres":
+        return store.next_item_id(db)  # a sequence: never reused, and safe under concurrent writers
     row = db.execute(
         "select max(coalesce((select max(id) from items), 0), "
         "coalesce((select cast(value as integer) from meta where key = ?), 0))",
@@ -246,13 +252,15 @@ def forget(store: Store, item_id: int, hard: bool = True) -> bool:
     with store.transaction() as db:
         if db.execute("select 1 from items where id = ?", (item_id,)).fetchone() is None:
             return False
+        store.lock_items(db, [item_id])
         store.unindex_item(db, item_id)
         if hard:
             db.execute("update items set superseded_by = null where superseded_by = ?", (item_id,))
             db.execute("delete from items where id = ?", (item_id,))
             db.execute(
                 "insert into meta values (?, ?) on conflict (key) do update "
-                "set value = max(cast(value as integer), cast(excluded.value as integer))",
+                "set value = case when cast(meta.value as integer) > cast(excluded.value as integer) "
+                "then meta.value else excluded.value end",
                 (_ID_FLOOR, str(item_id)),
             )
         else:

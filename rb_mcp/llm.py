@@ -331,7 +331,7 @@ def llm_checks(config: Config, probe: bool = True) -> list[tuple[str, str, str]]
 
 
 def _queue_check(config: Config) -> tuple[str, str, str]:
-    if not config.bank.exists():
+    if not isinstance(config.bank, str) and not config.bank.exists():
         return ("llm: queue", "ok", "no bank yet")
     from rb_mcp.store import Store
 

@@ -142,6 +142,8 @@ class Retriever:
         much as the text, as `Store.keyword` does; the second is past work on the files and
         modules this task names, or whose file names share its words.
         """
+        if self.store.dialect == "postgres":
+            return self.store.task_keywords(task, partitions, limit, excluded)
         match = self.store.match_plan("task_fts", task) if partitions else ""
         if not match:
             return [], []
@@ -416,6 +418,7 @@ class Retriever:
                 (query, scope, k, now()),
             )
             recall_id = int(cur.lastrowid)
+            self.store.lock_items(db, [hit.id for hit in hits])  # in id order: no deadlock with credit
             for rank, hit in enumerate(hits):
                 db.execute(
                     "insert into recall_hits (recall_id, item_id, rank, score) values (?, ?, ?, ?)",

@@ -39,6 +39,11 @@ BUSY_TIMEOUT_MS = 15_000
 _RETRIES = 8
 
 
+def is_url(target: Any) -> bool:
+    """A PostgreSQL bank is named by URL; anything else is a SQLite file path."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -106,9 +111,14 @@ def _is_busy(exc: Exception) -> bool:
 
 
 class Store:
-    """One bank file. Open with `Store.open(path)`; close with `close()`."""
+    """One bank file. Open with `Store.open(path)`; close with `close()`.
+
+    `Store.open("postgresql://...")` opens a team bank instead (`rb_mcp.pgstore.PgStore`, the same
+    interface); `dialect` tells the two apart where the SQL must differ.
+    """
 
     _vindex: vindex.VectorIndex | None = None  # built on the first vector search
+    dialect = "sqlite"
 
     def __init__(self, path: Path, db: Any, driver: str, vec_version: str | None, vec_error: str | None):
         self.path = path
@@ -123,7 +133,11 @@ class Store:
 
     # ---- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path) -> Store:
+    def open(cls, path: str | Path) -> Any:
+        if is_url(path):
+            from rb_mcp.pgstore import PgStore
+
+            return PgStore.open(str(path))
         path = Path(path).expanduser()
         try:
             return cls._open(path, "rw")
@@ -310,6 +324,16 @@ class Store:
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.query(sql, params)
         return rows[0] if rows else None
+
+    # ---- write locks and ids (the PostgreSQL store needs them; SQLite has one writer) ----------
+    def lock_scope(self, db: Any, scope: str) -> None:
+        """Serialise consolidation in one scope: BEGIN IMMEDIATE already serialises every writer."""
+
+    def lock_items(self, db: Any, ids: Sequence[int]) -> None:
+        """Lock item rows until the transaction ends: already held, as above."""
+
+    def sync_ids(self, db: Any) -> None:
+        """Nothing to do: SQLite hands out ids above the highest row (and `items` keeps a floor)."""
 
     # ---- meta ------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

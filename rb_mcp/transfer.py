@@ -43,6 +43,12 @@ from rb_mcp.redact import redact, redact_obj
 FORMAT = "rb-mcp-export/1"
 TABLES = ("recall_events", "trajectories", "groups", "items", "item_sources", "item_history", "recall_hits")
 BLOBS = {"trajectories": "task_embedding", "items": "embedding"}
+# Rows in key order, on either backend (SQLite's rowid is the id, or insertion order of the links).
+ORDER = {
+    "groups": "group_id",
+    "item_sources": "item_id, trajectory_id",
+    "recall_hits": "recall_id, rank, item_id",
+}
 # Values that are not prose: redacting them could only corrupt them (base64, hex digests).
 UNREDACTED = {"task_embedding", "embedding", "content_hash"}
 
@@ -175,7 +181,7 @@ def export_lines(bank: Bank) -> Iterator[str]:
         )
         for table in TABLES:
             columns = list(ROW_MODELS[table].model_fields)
-            order = "rowid" if table != "groups" else "group_id"
+            order = ORDER.get(table, "id")
             for row in db.execute(f"select {', '.join(columns)} from {table} order by {order}"):
                 data = dict(zip(columns, row))
                 blob = BLOBS.get(table)
@@ -317,6 +323,7 @@ def import_from(bank: Bank, lines: Iterable[str]) -> dict[str, int]:
             store.index_item(db, item_id)
         for trajectory_id in remap["trajectories"].values():
             store.index_task(db, trajectory_id)
+        store.sync_ids(db)
     return counts
 
 

@@ -1,9 +1,20 @@
-"""Shared fixtures: a real embedding model (loaded once per session) and throwaway bank files."""
+"""Shared fixtures: a real embedding model (loaded once per session) and throwaway banks.
+
+A module that sets `BOTH_BACKENDS = True` runs each test that uses the `bank` (or `config`,
+`bank_target`) fixture twice: on a SQLite file and on a fresh PostgreSQL database. The
+PostgreSQL server is started once per session from the `pgserver` package (PostgreSQL 16 with
+pgvector, no network); set RB_MCP_TEST_PG_URL to use a server of your own instead.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -22,9 +33,86 @@ def embedder() -> FastEmbedder:
     return model
 
 
+BACKENDS = ("sqlite", "postgres")
+_databases = itertools.count(1)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_BACKENDS", False):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return Config(bank=tmp_path / "bank.sqlite3", project=None, preload=False)
+def backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """URL of a PostgreSQL server with pgvector, and of a template database holding a fresh bank."""
+    import psycopg
+
+    from rb_mcp.pgstore import PgStore
+
+    url = os.environ.get("RB_MCP_TEST_PG_URL")
+    server, pgdata = None, None
+    if not url:
+        import pgserver  # the `test` extra installs it
+
+        # Not under pytest's tmp dirs: another pytest session of the same user prunes old ones,
+        # and PostgreSQL shuts down when its data directory disappears.
+        pgdata = Path(tempfile.mkdtemp(prefix="rb-mcp-pg-"))
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        url = server.get_uri()
+        with psycopg.connect(url, autocommit=True) as conn:
+            # A throwaway server: durability only costs time here.
+            conn.execute("alter system set fsync = off")
+            conn.execute("alter system set synchronous_commit = off")
+            conn.execute("alter system set full_page_writes = off")
+            conn.execute("select pg_reload_conf()")
+    template = f"rb_template_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {template}")
+        conn.execute(f"create database {template}")
+    PgStore.open(with_database(url, template)).close()
+    yield url + ("&" if "?" in url else "?") + f"rb_template={template}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {template} with (force)")
+    if server is not None:
+        server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL bank for one test, dropped afterwards."""
+    import psycopg
+
+    base, _, template = pg_server.rpartition("rb_template=")
+    base = base.rstrip("?&")
+    name = f"rb_test_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"create database {name} template {template}")
+    yield with_database(base, name)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture
+def bank_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    if backend == "postgres":
+        return request.getfixturevalue("pg_url")
+    return tmp_path / "bank.sqlite3"
+
+
+@pytest.fixture
+def config(bank_target: Path | str) -> Config:
+    return Config(bank=bank_target, project=None, preload=False)
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from conftest import good_item
 from rb_mcp.bank import Bank
 from rb_mcp.errors import BankError, InputError
 
+BOTH_BACKENDS = True  # each test using the bank runs on SQLite and on PostgreSQL (conftest)
+
 FLAKY = "Fix flaky test that times out when the mock S3 server starts slowly in CI"
 READY = {
     "title": "Wait for readiness instead of sleeping when tests depend on a mock service",

@@ -183,3 +183,72 @@ def test_fresh_bank_opened_by_many_processes_at_once(tmp_path):
         store = Store.open(path)
         assert store.one("select count(*) from _migrations")[0] == len(migrations.MIGRATIONS)
         store.close()
+
+
+# ---- a PostgreSQL team bank: many processes, each with its own connection pool ----------------
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_servers_and_cli_writers_share_one_postgres_bank(pg_url, isolated_env):
+    """The same workload on one PostgreSQL bank: 3 servers (one killed mid-run) and 2 CLI loops;
+    every acknowledged write is found once, forgotten items are gone, the indexes agree."""
+    params = stress.Params(servers=3, cli=2, seconds=15, kills=1, inflight=2, seed=11, min_cli_ops=4)
+    report = stress.run_workload(pg_url, params, env=isolated_env)
+
+    assert report.unexpected_errors == []
+    assert report.acknowledged >= 20 and report.acknowledged_items >= 8
+    assert report.forgotten >= 1
+    assert (report.lost, report.duplicates, report.forgotten_left) == (0, 0, 0)
+    assert report.integrity == "ok" and report.consistency == []
+    assert report.backups_checked >= 1 and report.backups_bad == []
+    assert report.exports_checked >= 1 and report.exports_bad == []
+    assert report.ok
+
+
+@pytest.mark.timeout(180)
+def test_concurrent_consolidation_and_credit_on_postgres(pg_url, embedder):
+    """Writers that each hold their own pool (as separate machines would) store the same lesson
+    and credit the same recall at once: one item, every merge counted, credit given once."""
+    from conftest import good_item
+
+    writers, rounds = 6, 3
+    with Bank(Config(bank=pg_url, preload=False), embedder=embedder) as first:
+        first.default_project = None
+        first.record(
+            task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)]
+        )
+        recall = first.recall("Parser crashes on empty input")
+        assert recall.items
+    errors: list[str] = []
+    start = threading.Barrier(writers)
+
+    def writer(n: int) -> None:
+        try:
+            with Bank(Config(bank=pg_url, preload=False), embedder=embedder) as bank:
+                bank.default_project = None
+                start.wait()
+                for r in range(rounds):
+                    item = (
+                        good_item(1)
+                        if r % 2 == 0
+                        else good_item(1, title=f"Reproduce the failure first ({n})")
+                    )
+                    bank.record(task=f"Parser crash {n}.{r}", summary="s", outcome="success", items=[item])
+                bank.record(task=f"verdict {n}", summary="s", outcome="success", recall_id=recall.recall_id)
+        except Exception as exc:  # collected: an assertion in a thread would be lost
+            errors.append(f"writer {n}: {exc!r}")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    store = Store.open(pg_url)
+    try:
+        active = store.query("select id, strength, helped from items where status = 'active'")
+        assert len(active) == 1, active  # every copy consolidated into the first item
+        assert active[0][1] == 1 + writers * rounds
+        assert active[0][2] == 1  # the recall was credited once, by one of the six verdicts
+        assert store.consistency_problems() == []
+    finally:
+        store.close()

@@ -12,6 +12,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 pytestmark = pytest.mark.e2e
+BOTH_BACKENDS = True  # the full loop runs on a SQLite file and on `--bank postgresql://...` (conftest)
 
 ITEM = {
     "title": "Bisect a regression with a scripted reproduction",
@@ -41,9 +42,11 @@ def run(fn, *args):
     return anyio.run(fn, *args)
 
 
-def test_full_loop_across_two_restarts(isolated_env):
+def test_full_loop_across_two_restarts(isolated_env, bank_target):
+    bank = ("--bank", str(bank_target))
+
     async def session_one():
-        async with Client(params(isolated_env)) as client:
+        async with Client(params(isolated_env, *bank)) as client:
             assert "recall_strategies" in (client.instructions or "")
             names = {t.name for t in (await client.list_tools()).tools}
             assert {"recall_strategies", "record_trajectory", "refine_attempt"} <= names
@@ -63,14 +66,14 @@ def test_full_loop_across_two_restarts(isolated_env):
             return pending["trajectory_id"]
 
     async def session_two(tid: int):
-        async with Client(params(isolated_env)) as client:
+        async with Client(params(isolated_env, *bank)) as client:
             judged = await call(client, "record_trajectory", {"trajectory_id": tid, "outcome": "failure"})
             assert judged["status"] == "needs_items" and "FAILED" in judged["prompt"]
             done = await call(client, "record_trajectory", {"trajectory_id": tid, "items": [PITFALL]})
             assert done["status"] == "stored"
 
     async def session_three():
-        async with Client(params(isolated_env)) as client:
+        async with Client(params(isolated_env, *bank)) as client:
             r = await call(client, "recall_strategies", {"task": "A release broke PDF export; find the culprit commit",
                                                           "project": "acme/app"})  # fmt: skip
             assert r["items"] and r["items"][0]["title"] == ITEM["title"]

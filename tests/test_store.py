@@ -17,6 +17,8 @@ from rb_mcp.fts import fts_query, terms
 from rb_mcp.items import forget
 from rb_mcp.store import Store
 
+BOTH_BACKENDS = True  # each test using the bank runs on SQLite and on PostgreSQL (conftest)
+
 
 def test_fresh_bank_is_wal_with_schema(tmp_path):
     store = Store.open(tmp_path / "b.sqlite3")
@@ -192,3 +194,13 @@ def test_episode_found_through_a_named_file_below_the_floor(bank: Bank):
                        files=["django/contrib/admin/views/main.py"])  # fmt: skip
     hit = bank.recall("Crash in django/contrib/admin/views/main.py when list_filter has a callable", k=3)
     assert past.trajectory_id in [e.trajectory_id for e in hit.episodes]
+
+
+def test_consistency_check_finds_a_missing_index_row(bank: Bank):
+    r = bank.record(
+        task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)]
+    )
+    item_id = r.stored[0].id
+    with bank.store.transaction() as db:
+        db.execute("delete from item_fts where rowid = ?", (item_id,))
+    assert any(p.startswith("items without FTS row") for p in bank.store.consistency_problems())

@@ -12,6 +12,8 @@ from rb_mcp.config import Config
 from rb_mcp.errors import InputError
 from rb_mcp.transfer import export_lines, import_from
 
+BOTH_BACKENDS = True  # each test using the bank runs on SQLite and on PostgreSQL (conftest)
+
 
 def _fill(bank: Bank) -> None:
     recall = bank.recall("warm up")

@@ -1,0 +1,183 @@
+"""`rb-mcp copy SRC DST`: move a bank between SQLite and PostgreSQL, either way, losslessly.
+
+Every row of every table keeps its id and its values, vectors included (never re-embedded), and
+so do the bank's meta entries (the embedding model, consolidation decisions, the id floor). The
+source is read from one snapshot, so a copy taken while servers write is consistent; the
+destination is written in one transaction, so a failed copy leaves it as it was. A destination
+that already holds memory is refused: `--append` imports into it instead, giving the copied rows
+new ids where theirs are taken (as `rb-mcp import` does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rb_mcp.errors import InputError, StoreError
+from rb_mcp.store import Store
+from rb_mcp.transfer import ROW_MODELS, TABLES
+
+log = logging.getLogger("rb_mcp.copybank")
+
+BATCH = 2_000
+# Each table read in key order, page by page: (key columns, whether the key is one integer id).
+KEYS = {
+    "recall_events": ("id",),
+    "trajectories": ("id",),
+    "groups": ("group_id",),
+    "items": ("id",),
+    "item_sources": ("item_id", "trajectory_id"),
+    "item_history": ("id",),
+    "recall_hits": ("recall_id", "item_id"),
+}
+_ID_FLOOR = "item_id_floor"
+
+Progress = Callable[[int], None]
+
+
+def row_counts(store: Any) -> dict[str, int]:
+    return {t: store.one(f"select count(*) from {t}")[0] for t in TABLES}
+
+
+def _pages(db: Any, table: str) -> Iterator[list[Any]]:
+    columns = list(ROW_MODELS[table].model_fields)
+    keys = KEYS[table]
+    where, last = "", None
+    while True:
+        params: list[Any] = []
+        if last is not None:
+            if len(keys) == 1:
+                where = f"where {keys[0]} > ?"
+            else:
+                where = f"where ({', '.join(keys)}) > ({', '.join('?' * len(keys))})"
+            params = list(last)
+        rows = db.execute(
+            f"select {', '.join(columns)} from {table} {where} order by {', '.join(keys)} limit ?",
+            (*params, BATCH),
+        ).fetchall()
+        if not rows:
+            return
+        yield rows
+        last = [rows[-1][columns.index(k)] for k in keys]
+
+
+def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str, int]:
+    """Copy every row and meta entry of `src` into the empty bank `dst`; counts per table."""
+    if any(row_counts(dst).values()):
+        raise InputError(
+            f"the destination {dst.path} already holds memory; copy into an empty bank, or pass --append "
+            "to import into it (rows get new ids where theirs are taken)"
+        )
+    model, _ = src.vector_model()
+    dst_model, _ = dst.vector_model()
+    if model and dst_model and model != dst_model:
+        raise InputError(
+            f"the source's vectors come from {model!r}, the destination's from {dst_model!r}; copy into an "
+            "empty bank, or run `rb-mcp reembed` on one of them first"
+        )
+    counts = dict.fromkeys(TABLES, 0)
+    with src.snapshot() as sdb, dst.transaction() as ddb, _bulk(dst, ddb):
+        meta = sdb.execute("select key, value from meta order by key").fetchall()
+        for key, value in meta:
+            if key == "embed_dim":
+                continue
+            dst.set_meta(ddb, key, value)
+        # Set last: on PostgreSQL it creates the vector tables the indexing below writes to.
+        for key, value in meta:
+            if key == "embed_dim":
+                dst.set_meta(ddb, key, value)
+        for table in TABLES:
+            columns = list(ROW_MODELS[table].model_fields)
+            insert = f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+            for rows in _pages(sdb, table):
+                ddb.executemany(insert, [tuple(r) for r in rows])
+                if table in ("items", "trajectories"):
+                    _index(dst, ddb, table, [row[0] for row in rows])
+                counts[table] += len(rows)
+                if progress:
+                    progress(len(rows))
+        floor = max(_floor_of(src, sdb), _floor_of(dst, ddb))
+        top = ddb.execute("select coalesce(max(id), 0) from items").fetchone()[0]
+        if floor > top:
+            ddb.execute(
+                "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
+                (_ID_FLOOR, str(floor)),
+            )
+        dst.sync_ids(ddb)
+    return counts
+
+
+def _index(store: Any, db: Any, table: str, ids: list[int]) -> None:
+    """Index a page of copied rows: in one go where the store can (PostgreSQL), else row by row."""
+    many = getattr(store, "index_items" if table == "items" else "index_tasks", None)
+    if many is not None:
+        many(db, ids)
+        return
+    one = store.index_item if table == "items" else store.index_task
+    for row_id in ids:
+        one(db, row_id)
+
+
+@contextlib.contextmanager
+def _bulk(store: Any, db: Any) -> Iterator[None]:
+    """The destination's fast path for filling an empty bank, where it has one (PostgreSQL)."""
+    if hasattr(store, "bulk_load"):
+        with store.bulk_load(db):
+            yield
+    else:
+        yield
+
+
+def _floor_of(store: Any, db: Any) -> int:
+    """The highest item id ever handed out or forgotten in this bank: new ids must stay above it."""
+    row = db.execute("select value from meta where key = ?", (_ID_FLOOR,)).fetchone()
+    floor = int(row[0]) if row else 0
+    if getattr(store, "dialect", "sqlite") == "postgres":
+        floor = max(floor, store.id_floor())
+    return floor
+
+
+def append_bank(src: Any, dst_target: Any, progress: Progress | None = None) -> dict[str, int]:
+    """Import `src` into a bank that already holds memory, through the export format."""
+    from rb_mcp.bank import Bank
+    from rb_mcp.config import Config
+    from rb_mcp.transfer import export_lines, import_from
+
+    class _Rows:
+        def __init__(self, store: Any):
+            self.store = store
+
+    lines = list(export_lines(_Rows(src)))  # type: ignore[arg-type]
+    model = src.vector_model()[0]
+    config = Config.from_env(str(dst_target))
+    if model:
+        config = dataclasses.replace(config, model=model)
+    with Bank(config) as bank:
+        counts = import_from(bank, lines)
+    if progress:
+        progress(sum(counts.values()))
+    return counts
+
+
+def copy_to_new_file(src: Any, target: Path) -> Path:
+    """A consistent copy of any bank into a new SQLite file (`backup` of a PostgreSQL bank)."""
+    if target.exists():
+        raise StoreError(f"{target} exists; choose a new file name for the backup")
+    if not target.parent.is_dir():
+        raise StoreError(f"the folder {target.parent} does not exist; create it or choose another path")
+    partial = target.with_name(f".{target.name}.partial")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{partial}{suffix}").unlink(missing_ok=True)
+    dst = Store.open(partial)
+    try:
+        copy_bank(src, dst)
+    finally:
+        dst.close()
+    partial.replace(target)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{partial}{suffix}").unlink(missing_ok=True)
+    return target

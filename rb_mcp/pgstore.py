@@ -1,0 +1,697 @@
+"""The team bank: PostgreSQL with pgvector (HNSW) for vectors and tsvector/GIN for keywords.
+
+`PgStore` has the interface of `rb_mcp.store.Store`, so the business logic (items, recall, bank,
+consolidate, refine, distill, admin, transfer) runs unchanged on both. Its `transaction()` yields
+a `PgConn`, a thin wrapper that takes the same `?` SQL as SQLite: placeholders and the few
+SQLite-isms the shared code uses (`insert or ignore`, `lastrowid`) are translated once per
+statement text. Inside a transaction, `query`, `one`, `knn` and `keyword` on the same thread run
+on the transaction's connection, as they do on SQLite's single connection.
+
+Many writers on many machines. SQLite serialises every write (BEGIN IMMEDIATE); PostgreSQL runs
+them at once, so the places where a read decides a write take locks: `lock_scope` (an advisory
+transaction lock per scope) around consolidation, so two servers storing the same new lesson
+cannot both miss the other's copy; `lock_items` (row locks, always in id order, so two writers
+never deadlock) before an item's counters or text change. Ids come from sequences and are never
+reused.
+
+psycopg (3) and psycopg-pool are optional: `pip install 'rb-mcp[postgres]'`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from rb_mcp import pgmigrations
+from rb_mcp.errors import SchemaError, StoreError
+from rb_mcp.fts import code_refs, terms
+from rb_mcp.store import GLOBAL, is_url, now
+
+log = logging.getLogger("rb_mcp.pgstore")
+
+INSTALL_HINT = "install the PostgreSQL driver: pip install 'rb-mcp[postgres]' (psycopg[binary], psycopg-pool)"
+POOL_MAX = 8
+# `create table` of the vector tables and the migrations: one process at a time.
+_SCHEMA_LOCK = 0x72626D6370  # "rbmcp"
+_SERIAL_TABLES = ("recall_events", "trajectories", "items", "item_history", "access_tokens")
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # what FTS5's unicode61 keeps as a token
+# ts_rank weights {D, C, B, A}: content 1, description/tags/files 2, title 3, as bm25 on SQLite.
+_ITEM_WEIGHTS = "{0.333, 0.5, 0.667, 1.0}"
+_TASK_WEIGHTS = "{0.5, 0.5, 0.5, 1.0}"  # task text 1 (D), files 2 (A)
+# At most this many matches (the newest) are ranked per keyword search: ts_rank reads every
+# matching row, and a common word matches most of a large bank.
+MATCH_ROWS = 1000
+VEC_TABLES = {
+    "item_vec": ("item_id", "scope"),
+    "task_vec": ("trajectory_id", "project"),
+}
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and `stats`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    user = f"{parts.username}:***@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, parts.query, parts.fragment))
+
+
+def _driver() -> Any:
+    try:
+        import psycopg
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        raise StoreError(f"a postgresql:// bank needs psycopg ({exc}); {INSTALL_HINT}") from exc
+    return psycopg
+
+
+# ---- SQL: the shared `?` dialect to psycopg's ---------------------------------------------
+@lru_cache(maxsize=1024)
+def translate(sql: str) -> tuple[str, bool]:
+    """(psycopg SQL, whether it returns the new row's id for `lastrowid`)."""
+    out: list[str] = []
+    quote: str | None = None
+    for ch in sql:
+        if quote:
+            out.append("%%" if ch == "%" else ch)
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+            out.append(ch)
+        elif ch == "?":
+            out.append("%s")
+        elif ch == "%":
+            out.append("%%")
+        else:
+            out.append(ch)
+    text = "".join(out).strip()
+    low = text.lower()
+    if low.startswith("insert or replace"):
+        raise StoreError("internal: `insert or replace` has no PostgreSQL translation")
+    if low.startswith("insert or ignore"):
+        text = "insert" + text[len("insert or ignore") :] + " on conflict do nothing"
+        low = text.lower()
+    returning = False
+    match = re.match(r"insert\s+into\s+(\w+)", low)
+    if match and match.group(1) in _SERIAL_TABLES and " returning " not in low:
+        text += " returning id"
+        returning = True
+    return text, returning
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, str):
+        # PostgreSQL text cannot hold NUL, which SQLite stores; no memory means anything by it.
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+class PgCursor:
+    """The part of a DB-API cursor the shared code reads: rows, rowcount, lastrowid."""
+
+    def __init__(self, cur: Any, returning: bool):
+        self._cur = cur
+        self.rowcount = cur.rowcount
+        self.lastrowid: int | None = None
+        self._rows: list[Any] | None = None
+        if returning:
+            row = cur.fetchone()
+            self.lastrowid = int(row[0]) if row else None
+            self._rows = []
+
+    def fetchone(self) -> Any:
+        if self._rows is not None:
+            return self._rows.pop(0) if self._rows else None
+        return self._cur.fetchone() if self._cur.description else None
+
+    def fetchall(self) -> list[Any]:
+        if self._rows is not None:
+            rows, self._rows = self._rows, []
+            return rows
+        return self._cur.fetchall() if self._cur.description else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class PgConn:
+    """One pooled connection speaking the shared `?` SQL."""
+
+    dialect = "postgres"
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
+        text, returning = translate(sql)
+        cur = self.conn.cursor()
+        cur.execute(text, [_param(p) for p in params] or None)
+        return PgCursor(cur, returning)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        text, returning = translate(sql)
+        if returning:
+            text = text[: -len(" returning id")]
+        with self.conn.cursor() as cur:
+            cur.executemany(text, [[_param(p) for p in row] for row in rows])
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != 0
+
+
+def vector_param(blob: bytes | np.ndarray) -> list[float]:
+    vec = np.frombuffer(blob, dtype=np.float32) if isinstance(blob, bytes | bytearray) else blob
+    return np.asarray(vec, dtype=np.float32).tolist()
+
+
+def fts_text(text: str) -> str:
+    """Split as FTS5's unicode61 does (letters and digits; `_`, `.`, `/` separate) before stemming."""
+    return " ".join(_TOKEN.findall(text))
+
+
+def ts_query(text: str) -> str:
+    """A to_tsquery expression: the terms and file phrases of `fts_query`, OR-ed; '' when none."""
+    pieces = [t for term in terms(text) for t in _TOKEN.findall(term)]
+    phrases = [" <-> ".join(_TOKEN.findall(p)) for p in code_refs(text)]
+    return " | ".join(dict.fromkeys([p for p in pieces + phrases if p]))
+
+
+class PgStore:
+    """A bank in a PostgreSQL database. Open with `PgStore.open(url)`; close with `close()`."""
+
+    dialect = "postgres"
+    mode = "rw"
+    read_only = False
+    damaged: str | None = None
+    vec_error: str | None = None
+
+    def __init__(self, url: str, pool: Any, server_version: str):
+        self.url = url
+        self.path = redact_url(url)
+        self.pool = pool
+        self.server_version = server_version
+        self.driver = f"psycopg {_driver().__version__}"
+        self.vec_version: str | None = None
+        self.lock = threading.RLock()  # only for callers that expect it; the pool serialises nothing
+        self._local = threading.local()
+        self._vec_dim: int | None = None
+
+    # ---- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str) -> PgStore:
+        if not is_url(url):
+            raise StoreError(f"{url!r} is not a postgresql:// URL")
+        psycopg = _driver()
+        from psycopg_pool import ConnectionPool
+
+        # One plain connection first: a wrong URL or a server that is down fails at once, with
+        # the driver's reason, instead of a pool retrying in the background.
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=15) as conn:
+                version = conn.execute("show server_version").fetchone()[0]
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to the PostgreSQL bank at {redact_url(url)}: {str(exc).strip()}; check the "
+                "URL, that the server runs and that it accepts this user"
+            ) from exc
+        pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POOL_MAX,
+            kwargs={"autocommit": True},
+            open=True,
+            timeout=30,
+            name="rb-mcp",
+        )
+        try:
+            store = cls(url, pool, version)
+            store._migrate()
+            store.vec_version = store.one("select extversion from pg_extension where extname = 'vector'")[0]
+            store._vec_dim = store._dim_of_tables()
+        except BaseException:
+            pool.close()
+            raise
+        log.info("opened PostgreSQL bank %s (server %s)", store.path, version)
+        return store
+
+    def _migrate(self) -> None:
+        applied = self._applied()
+        newest = max(applied, default=0)
+        if newest > pgmigrations.LATEST:
+            raise SchemaError(
+                f"the bank at {self.path} has schema version {newest}, newer than this rb-mcp understands "
+                f"({pgmigrations.LATEST}); upgrade rb-mcp (pip install -U rb-mcp)"
+            )
+        for number, name, apply in pgmigrations.MIGRATIONS:
+            if number in applied:
+                continue
+            with self.transaction() as db:
+                db.execute("select pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+                db.execute(
+                    "create table if not exists _migrations "
+                    "(id integer primary key, name text not null, applied_at text not null)"
+                )
+                if db.execute("select 1 from _migrations where id = ?", (number,)).fetchone():
+                    continue
+                apply(db)
+                db.execute("insert into _migrations values (?, ?, ?)", (number, name, now()))
+            log.info("applied PostgreSQL migration %03d_%s", number, name)
+
+    def _applied(self) -> set[int]:
+        if self.one("select to_regclass('_migrations')")[0] is None:
+            return set()
+        return {row[0] for row in self.query("select id from _migrations")}
+
+    def close(self) -> None:
+        self.pool.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self.one("select coalesce(max(id), 0) from _migrations")[0]
+
+    # ---- transactions ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[PgConn]:
+        """BEGIN ... COMMIT on a pooled connection; nested calls on one thread join the outer one.
+
+        Driver errors roll the transaction back and leave as `StoreError` with advice.
+        """
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        psycopg = _driver()
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                db = PgConn(conn)
+                self._local.conn = db
+                try:
+                    yield db
+                finally:
+                    self._local.conn = None
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("psycopg_pool"):
+                raise self._translate(exc) from exc
+            raise
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[PgConn]:
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        psycopg = _driver()
+        try:
+            with self.pool.connection() as conn:
+                yield PgConn(conn)
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: Exception) -> StoreError:
+        code = getattr(exc, "sqlstate", None) or ""
+        text = str(exc).strip()
+        if code in ("40001", "40P01"):
+            return StoreError(f"a concurrent write to the bank at {self.path} conflicted ({text}); retry")
+        if code.startswith("08") or "connection" in text.lower() or "pool" in type(exc).__module__:
+            return StoreError(f"lost the connection to the PostgreSQL bank at {self.path}: {text}; retry")
+        if code == "25006" or code == "42501":
+            return StoreError(f"the bank at {self.path} cannot be written by this user ({text})")
+        if code == "53100":
+            return StoreError(f"the disk of the PostgreSQL server is full ({text}); nothing was written")
+        return StoreError(f"bank error: {text}")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        psycopg = _driver()
+        with self._reader() as db:
+            try:
+                return db.execute(sql, params).fetchall()
+            except psycopg.Error as exc:
+                raise self._translate(exc) from exc
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    # ---- locks (SQLite needs none: it has one writer at a time) ---------------------------
+    def lock_scope(self, db: PgConn, scope: str) -> None:
+        """Serialise consolidation within one scope until the transaction ends."""
+        db.execute("select pg_advisory_xact_lock(hashtextextended(?, 0))", (f"items:{scope}",))
+
+    def lock_items(self, db: PgConn, ids: Sequence[int]) -> None:
+        """Row locks on these items, taken in id order so two writers never wait on each other."""
+        if ids:
+            db.execute(
+                "select id from items where id = any(?) order by id for no key update", (sorted(set(ids)),)
+            )
+
+    def next_item_id(self, db: PgConn) -> int:
+        return int(db.execute("select nextval('items_id_seq')").fetchone()[0])
+
+    def sync_ids(self, db: PgConn) -> None:
+        """Move the id sequences past rows written with explicit ids (import, copy) and the
+        highest id ever forgotten, so no id is handed out twice."""
+        floor = db.execute("select value from meta where key = 'item_id_floor'").fetchone()
+        for table in _SERIAL_TABLES:
+            top = db.execute(f"select coalesce(max(id), 0) from {table}").fetchone()[0]
+            if table == "items" and floor:
+                top = max(top, int(floor[0]))
+            db.execute(
+                f"select setval('{table}_id_seq', greatest(?, (select last_value from {table}_id_seq)), true)",
+                (max(top, 1),),
+            )
+
+    def id_floor(self) -> int:
+        """The highest item id handed out so far (a copy into SQLite keeps new ids above it)."""
+        row = self.one("select last_value, is_called from items_id_seq")
+        return int(row[0]) if row[1] else 0
+
+    # ---- meta ------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.one("select value from meta where key = ?", (key,))
+        return row[0] if row else None
+
+    def set_meta(self, db: PgConn, key: str, value: str) -> None:
+        db.execute(
+            "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
+            (key, value),
+        )
+        if key == "embed_dim":
+            self._create_vec_tables(db, int(value))
+
+    # ---- vectors ---------------------------------------------------------------------------
+    @property
+    def has_vec(self) -> bool:
+        return True
+
+    def vector_model(self) -> tuple[str | None, int | None]:
+        model, dim = self.get_meta("embed_model"), self.get_meta("embed_dim")
+        return model, int(dim) if dim else None
+
+    def ensure_vectors(self, model: str, dim: int) -> None:
+        current, _ = self.vector_model()
+        if current is not None and current != model:
+            raise StoreError(
+                f"the bank's vectors come from model {current!r}, not {model!r}; run `rb-mcp reembed --model "
+                f"{model}` to switch, or unset RB_MCP_MODEL"
+            )
+        if current is None or self._vec_dim is None:
+            with self.transaction() as db:
+                db.execute("select pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+                row = db.execute("select value from meta where key = 'embed_model'").fetchone()
+                if row is None:
+                    self.set_meta(db, "embed_model", model)
+                    self.set_meta(db, "embed_dim", str(dim))
+                elif row[0] != model:
+                    raise StoreError(f"the bank's vectors come from model {row[0]!r}, not {model!r}")
+                else:
+                    self._create_vec_tables(db, int(self.get_meta("embed_dim") or dim))
+
+    def _create_vec_tables(self, db: PgConn, dim: int) -> None:
+        db.execute("select pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+        for table, (key, part) in VEC_TABLES.items():
+            db.execute(
+                f"create table if not exists {table} ({key} bigint primary key, {part} text not null, "
+                f"vec vector({dim}) not null)"
+            )
+            if not getattr(self._local, "bulk", False):  # a bulk load builds it at its end
+                db.execute(
+                    f"create index if not exists {table}_hnsw on {table} using hnsw (vec vector_cosine_ops)"
+                )
+            db.execute(f"create index if not exists {table}_{part} on {table} ({part})")
+        self._vec_dim = dim
+
+    def _dim_of_tables(self) -> int | None:
+        row = self.one(
+            "select atttypmod from pg_attribute where attrelid = to_regclass('item_vec') and attname = 'vec'"
+        )
+        return int(row[0]) if row else None
+
+    @contextlib.contextmanager
+    def bulk_load(self, db: PgConn) -> Iterator[None]:
+        """Fill an empty bank faster: the HNSW indexes are built once at the end, not row by row."""
+        db.execute("drop index if exists item_vec_hnsw")
+        db.execute("drop index if exists task_vec_hnsw")
+        self._local.bulk = True
+        try:
+            yield
+        finally:
+            self._local.bulk = False
+        db.execute("set local maintenance_work_mem = '512MB'")
+        if self._vec_dim is not None:
+            for table in VEC_TABLES:
+                db.execute(
+                    f"create index if not exists {table}_hnsw on {table} using hnsw (vec vector_cosine_ops)"
+                )
+
+    def vec_tables_exist(self) -> bool:
+        return self.one("select to_regclass('item_vec')")[0] is not None
+
+    def drop_vectors(self, db: PgConn) -> None:
+        db.execute("drop table if exists item_vec, task_vec")
+        db.execute("delete from meta where key in ('embed_model', 'embed_dim')")
+        self._vec_dim = None
+
+    def warm_vectors(self) -> None:
+        """Nothing to load: the HNSW index lives in the server."""
+
+    def vector_index(self) -> None:
+        return None
+
+    # ---- index maintenance (always called inside the row's transaction) --------------------
+    def index_item(self, db: PgConn, item_id: int) -> None:
+        self.index_items(db, [item_id])
+
+    def index_items(self, db: PgConn, ids: Sequence[int]) -> None:
+        """Index these items as they are now (active ones only), in a few statements for any number."""
+        ids = list(ids)
+        self._unindex(db, "item_fts", "item_vec", "item_id", ids)
+        rows = db.execute(
+            "select id, title, description, content, tags, files, scope, embedding from items "
+            "where id = any(?) and status = 'active'",
+            (ids,),
+        ).fetchall()
+        if not rows:
+            return
+        db.executemany(
+            "insert into item_fts (rowid, doc) values (?, setweight(to_tsvector('english', ?), 'A') || "
+            "setweight(to_tsvector('english', ?), 'B') || setweight(to_tsvector('english', ?), 'B') || "
+            "setweight(to_tsvector('english', ?), 'B') || setweight(to_tsvector('english', ?), 'D'))",
+            [
+                (i, fts_text(title), fts_text(description), fts_text(" ".join(json.loads(tags))),
+                 fts_text(" ".join(json.loads(files))), fts_text(content))
+                for i, title, description, content, tags, files, _, _ in rows
+            ],
+        )  # fmt: skip
+        vectors = [(r[0], r[6], vector_param(r[7])) for r in rows if r[7] is not None]
+        if vectors and self._vec_dim is not None:
+            db.executemany("insert into item_vec values (?, ?, ?::vector)", vectors)
+
+    def unindex_item(self, db: PgConn, item_id: int) -> None:
+        self._unindex(db, "item_fts", "item_vec", "item_id", [item_id])
+
+    def index_task(self, db: PgConn, trajectory_id: int) -> None:
+        self.index_tasks(db, [trajectory_id])
+
+    def index_tasks(self, db: PgConn, ids: Sequence[int]) -> None:
+        """Index these trajectories as they are now (refinement notes are never searched)."""
+        ids = list(ids)
+        self._unindex(db, "task_fts", "task_vec", "trajectory_id", ids)
+        rows = db.execute(
+            "select id, task, files, project, task_embedding from trajectories where id = any(?) and role != 'refine'",
+            (ids,),
+        ).fetchall()
+        if not rows:
+            return
+        texts = [(r[0], fts_text(r[1]), fts_text(" ".join(json.loads(r[2])))) for r in rows]
+        db.executemany(
+            "insert into task_fts (rowid, doc, files) values (?, setweight(to_tsvector('english', ?), 'D') || "
+            "setweight(to_tsvector('english', ?), 'A'), to_tsvector('english', ?))",
+            [(i, task, files, files) for i, task, files in texts],
+        )
+        vectors = [(r[0], r[3] or GLOBAL, vector_param(r[4])) for r in rows if r[4] is not None]
+        if vectors and self._vec_dim is not None:
+            db.executemany("insert into task_vec values (?, ?, ?::vector)", vectors)
+
+    def unindex_task(self, db: PgConn, trajectory_id: int) -> None:
+        self._unindex(db, "task_fts", "task_vec", "trajectory_id", [trajectory_id])
+
+    def _unindex(self, db: PgConn, fts: str, vec: str, key: str, ids: list[int]) -> None:
+        db.execute(f"delete from {fts} where rowid = any(?)", (ids,))
+        if self._vec_dim is not None:
+            db.execute(f"delete from {vec} where {key} = any(?)", (ids,))
+
+    # ---- search ----------------------------------------------------------------------------
+    def knn(self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """Nearest neighbours by cosine similarity, best first, within the given partitions.
+
+        The HNSW index answers first. pgvector (before 0.8) filters the partitions after the
+        index scan, so a small partition in a large bank can come back short: then the partition
+        is searched exactly (it is small, or the index would have filled the list).
+        """
+        if not partitions or self._vec_dim is None:
+            return []
+        key, part = VEC_TABLES[table]
+        q = vector_param(vec)
+        parts = list(partitions)
+        with self.transaction() as db:
+            db.execute(f"set local hnsw.ef_search = {min(1000, max(64, 2 * k))}")
+            sql = (
+                f"select {key}, 1 - (vec <=> ?::vector) from {table} where {part} = any(?) "
+                "order by vec <=> ?::vector limit ?"
+            )
+            rows = db.execute(sql, (q, parts, q, k)).fetchall()
+            if len(rows) < k:
+                there = db.execute(
+                    f"select count(*) from (select 1 from {table} where {part} = any(?) limit ?) s",
+                    (parts, k),
+                ).fetchone()[0]
+                if there > len(rows):
+                    rows = db.execute(sql.replace("order by vec <=> ?::vector", "order by (vec <=> ?::vector) + 0"),
+                                      (q, parts, q, k)).fetchall()  # fmt: skip
+        found = [(int(i), float(s)) for i, s in rows]
+        found.sort(key=lambda pair: -pair[1])
+        return found
+
+    def _knn_numpy(
+        self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
+        """Exact cosine over the partitions, bypassing the index: the reference HNSW is measured against."""
+        key, part = VEC_TABLES[table]
+        if not partitions or self._vec_dim is None:
+            return []
+        q = vector_param(vec)
+        rows = self.query(
+            f"select {key}, 1 - (vec <=> ?::vector) from {table} where {part} = any(?) "
+            "order by (vec <=> ?::vector) + 0 limit ?",
+            (q, list(partitions), q, k),
+        )
+        return [(int(i), float(s)) for i, s in rows]
+
+    def keyword(self, table: str, text: str, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """Full-text matches, best first, as (rowid, -rank): lower is better, as bm25 on SQLite."""
+        query = ts_query(text)
+        if not query or not partitions:
+            return []
+        if table == "item_fts":
+            sql = (
+                f"select m.rowid, -ts_rank('{_ITEM_WEIGHTS}', m.doc, q, 1) as r from (select f.rowid, f.doc "
+                "from item_fts f join items i on i.id = f.rowid, to_tsquery('english', ?) q "
+                "where f.doc @@ q and i.scope = any(?) order by f.rowid desc limit ?) m, "
+                "to_tsquery('english', ?) q order by r limit ?"
+            )
+        else:
+            sql = (
+                f"select m.rowid, -ts_rank('{_TASK_WEIGHTS}', m.doc, q, 1) as r from (select f.rowid, f.doc "
+                "from task_fts f join trajectories t on t.id = f.rowid, to_tsquery('english', ?) q "
+                f"where f.doc @@ q and coalesce(t.project, '{GLOBAL}') = any(?) order by f.rowid desc limit ?) m, "
+                "to_tsquery('english', ?) q order by r limit ?"
+            )
+        params = (query, list(partitions), MATCH_ROWS, query, k)
+        return [(int(i), float(r)) for i, r in self.query(sql, params)]
+
+    def task_keywords(
+        self, task: str, partitions: Sequence[str], limit: int, excluded: set[int]
+    ) -> tuple[list[int], list[int]]:
+        """Past tasks by rank over text and files, and by rank over files alone (see `Retriever`)."""
+        query = ts_query(task)
+        if not query or not partitions:
+            return [], []
+        rows = self.query(
+            f"with m as materialized (select f.rowid as id, ts_rank('{_TASK_WEIGHTS}', f.doc, q, 1) as r, "
+            "f.files @@ q as fm, ts_rank(f.files, q, 1) as rf from task_fts f join trajectories t on t.id = f.rowid, "
+            f"to_tsquery('english', ?) q where f.doc @@ q and coalesce(t.project, '{GLOBAL}') = any(?) "
+            "order by f.rowid desc limit ?) "
+            "select * from (select id, 0, r from m order by r desc limit ?) a "
+            "union all select * from (select id, 1, rf from m where fm order by rf desc limit ?) b",
+            (query, list(partitions), MATCH_ROWS, limit, limit),
+        )
+        ranked = sorted(rows, key=lambda row: -row[2])
+        by_text = [int(i) for i, files_only, _ in ranked if not files_only and i not in excluded]
+        by_files = [int(i) for i, files_only, _ in ranked if files_only and i not in excluded]
+        return by_text, by_files
+
+    # ---- consistency -----------------------------------------------------------------------
+    def consistency_problems(self) -> list[str]:
+        """Every active item has exactly its FTS (and vector) row, and nothing else is indexed."""
+        # `not exists`, never `not in (subquery)`: PostgreSQL runs the latter row by row once the
+        # ids outgrow work_mem, which at 100k items takes minutes.
+        active = "i.status = 'active'"
+        searched = "t.role != 'refine'"
+        checks = [
+            ("items without FTS row", f"select id from items i where {active} and not exists (select 1 from item_fts f where f.rowid = i.id)"),
+            ("FTS rows without active item", f"select rowid from item_fts f where not exists (select 1 from items i where i.id = f.rowid and {active})"),
+            ("tasks without FTS row", f"select id from trajectories t where {searched} and not exists (select 1 from task_fts f where f.rowid = t.id)"),
+            ("task FTS rows without trajectory", "select rowid from task_fts f where not exists (select 1 from trajectories t where t.id = f.rowid)"),
+        ]  # fmt: skip
+        if self.vec_tables_exist():
+            checks += [
+                ("items without vector", f"select id from items i where {active} and i.embedding is not null and not exists (select 1 from item_vec v where v.item_id = i.id)"),
+                ("vectors without active item", f"select item_id from item_vec v where not exists (select 1 from items i where i.id = v.item_id and {active} and i.embedding is not null)"),
+                ("item vectors in another scope than their item", "select v.item_id from item_vec v join items i on i.id = v.item_id where v.scope != i.scope"),
+                ("tasks without vector", f"select id from trajectories t where {searched} and t.task_embedding is not null and not exists (select 1 from task_vec v where v.trajectory_id = t.id)"),
+                ("task vectors without trajectory", f"select trajectory_id from task_vec v where not exists (select 1 from trajectories t where t.id = v.trajectory_id and {searched} and t.task_embedding is not null)"),
+                ("task vectors in another project than their task", f"select v.trajectory_id from task_vec v join trajectories t on t.id = v.trajectory_id where v.project != coalesce(t.project, '{GLOBAL}')"),
+            ]  # fmt: skip
+        elif self.one("select count(*) from items where embedding is not null")[0]:
+            checks.append(
+                (
+                    "items with embeddings but no vector table",
+                    "select id from items where embedding is not null",
+                )
+            )
+        problems: list[str] = []
+        for label, sql in checks:
+            ids = [r[0] for r in self.query(sql)]
+            if ids:
+                problems.append(f"{label}: {ids[:10]}{' ...' if len(ids) > 10 else ''}")
+        return problems
+
+    def integrity(self) -> str:
+        """PostgreSQL checks its own pages; what rb-mcp can check is `consistency_problems`."""
+        self.one("select 1")
+        return "ok"
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[PgConn]:
+        """One consistent read view (REPEATABLE READ, read only) on a connection of its own."""
+        psycopg = _driver()
+        try:
+            with self.pool.connection() as conn:
+                conn.execute("begin isolation level repeatable read read only")
+                try:
+                    yield PgConn(conn)
+                finally:
+                    conn.execute("rollback")
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
+    def backup(self, target: str | Path) -> Path:
+        """A consistent copy of this bank into a new SQLite file (`rb-mcp copy` to a file)."""
+        from rb_mcp.copybank import copy_to_new_file
+
+        return copy_to_new_file(self, Path(target).expanduser())
+
+    def server_info(self) -> dict[str, str]:
+        return {"server": f"PostgreSQL {self.server_version}", "pgvector": self.vec_version or "missing"}

@@ -1,0 +1,123 @@
+"""What only the PostgreSQL store has: the SQL translation, and HNSW search inside small scopes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rb_mcp.errors import StoreError
+from rb_mcp.pgstore import translate, ts_query
+from rb_mcp.store import Store, now
+
+
+def test_translation_of_the_shared_sql():
+    assert translate("select * from items where id = ? and title like '%?%'") == (
+        "select * from items where id = %s and title like '%%?%%'",
+        False,
+    )
+    sql, returning = translate("insert or ignore into item_sources (item_id, trajectory_id) values (?, ?)")
+    assert sql.endswith("on conflict do nothing") and not returning
+    sql, returning = translate("insert into items (title) values (?)")
+    assert sql.endswith("returning id") and returning
+    with pytest.raises(StoreError):
+        translate("insert or replace into meta values (?, ?)")
+
+
+def test_ts_query_is_an_or_of_safe_lexemes_and_file_phrases():
+    query = ts_query("Fix 'x' AND (y) | !z in django/core/validators.py")
+    assert "validators <-> py" in query and " | " in query
+    assert not set(query) & set("'()!&:*")
+    assert ts_query("the of and") == ""
+
+
+def test_small_scope_in_a_large_bank_is_searched_completely(pg_url):
+    """pgvector filters scopes after the HNSW scan: a small scope must not come back short."""
+    store = Store.open(pg_url)
+    rng = np.random.default_rng(3)
+    store.ensure_vectors("test/model", 16)
+    stamp = now()
+    with store.transaction() as db:
+        for n in range(600):
+            vec = rng.normal(size=16).astype(np.float32)
+            vec /= np.linalg.norm(vec)
+            scope = "mine" if n % 200 == 0 else "others"
+            item_id = db.execute(
+                "insert into items (title, description, content, kind, scope, embedding, content_hash, files, "
+                "tags, created_at, updated_at) values (?, ?, ?, 'note', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    f"t{n}",
+                    "d",
+                    "c",
+                    scope,
+                    vec.tobytes(),
+                    f"h{n}",
+                    json.dumps([]),
+                    json.dumps([]),
+                    stamp,
+                    stamp,
+                ),
+            ).lastrowid
+            store.index_item(db, item_id)
+    mine = {r[0] for r in store.query("select id from items where scope = 'mine'")}
+    query = rng.normal(size=16).astype(np.float32)
+    found = store.knn("item_vec", query / np.linalg.norm(query), ["mine"], 10)
+    assert {i for i, _ in found} == mine and len(mine) == 3
+    sims = [s for _, s in found]
+    assert sims == sorted(sims, reverse=True)
+    store.close()
+
+
+OPEN_AT_ONCE = """
+import sys, time
+from rb_mcp.store import Store
+while time.time() < float(sys.argv[2]):
+    time.sleep(0.005)
+store = Store.open(sys.argv[1])
+store.ensure_vectors("test/model", 16)
+store.close()
+"""
+
+
+def test_fresh_database_opened_by_many_processes_at_once(pg_server):
+    """Servers on several machines starting together on a new database: each migration and the
+    vector tables are created once, and nobody fails."""
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+    from conftest import with_database
+
+    base = pg_server.rpartition("rb_template=")[0].rstrip("?&")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("drop database if exists rb_fresh_open")
+        conn.execute("create database rb_fresh_open")
+    url = with_database(base, "rb_fresh_open")
+    start_at = str(time.time() + 3.0)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AT_ONCE, url, start_at], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(5)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 5, errors
+    store = Store.open(url)
+    assert store.one("select count(*) from _migrations")[0] == 1
+    assert store.vector_model() == ("test/model", 16) and store.vec_tables_exist()
+    store.close()
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("drop database rb_fresh_open with (force)")
+
+
+def test_text_with_nul_is_stored_on_postgres(pg_url, embedder):
+    """SQLite stores NUL in text and PostgreSQL refuses it: an agent's stray NUL must not fail a write."""
+    from rb_mcp.bank import Bank
+    from rb_mcp.config import Config
+
+    with Bank(Config(bank=pg_url, preload=False), embedder=embedder) as bank:
+        bank.default_project = None
+        result = bank.record(task="Parser crashes on \x00 bytes", summary="s\x00")
+        assert bank.trajectory(result.trajectory_id).task == "Parser crashes on \ufffd bytes"
