@@ -323,3 +323,51 @@ def test_readme_nginx_example_terminates_tls(server: Server, tmp_path: Path):
     finally:
         nginx.terminate()
         nginx.wait(timeout=15)
+
+
+def test_team_on_postgresql_two_http_servers_share_what_they_learn(tmp_path: Path, pg_url: str):
+    """Monday and Tuesday on two machines: two HTTP servers on one PostgreSQL bank, each with its own
+    clients; alice's lesson in the team project reaches bob through the other server, her personal
+    one does not."""
+    env = dict(os.environ, RB_MCP_BANK=pg_url, XDG_DATA_HOME=str(tmp_path / "data"))
+    env.pop("RB_MCP_PROJECT", None)
+    tokens = {}
+    for who in ("alice", "bob"):
+        out = rb(env, "token", "create", "--identity", who, "--scope", "acme/app")
+        assert out.returncode == 0, out.stderr
+        tokens[who] = out.stdout.strip()
+    procs, servers = [], []
+    try:
+        for _ in range(2):
+            port = free_port()
+            proc = subprocess.Popen([sys.executable, "-m", "rb_mcp", "serve", "--http", "--port", str(port)],
+                                    env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+            procs.append(proc)
+            wait_listening(proc, port)
+            servers.append(Server(env, f"http://127.0.0.1:{port}/mcp", tokens, port))
+
+        async def go():
+            async with servers[0].client(tokens["alice"]) as client:
+                team = await call(
+                    client, "record_trajectory", record_args("Parser crashes on empty input", "acme/app", 1)
+                )
+                mine = await call(client, "record_trajectory",
+                                  record_args("Cache never expires entries", "personal", 2))  # fmt: skip
+                assert team["status"] == mine["status"] == "stored"
+            async with servers[1].client(tokens["bob"]) as client:
+                hit = await call(client, "recall_strategies", {"task": "the parser fails on an empty string",
+                                                               "project": "acme/app"})  # fmt: skip
+                assert [i["id"] for i in hit["items"]][:1] == [team["stored"][0]["id"]]
+                other = await call(client, "recall_strategies", {"task": "cache entries never expire",
+                                                                 "project": "acme/app"})  # fmt: skip
+                assert mine["stored"][0]["id"] not in [i["id"] for i in other["items"]]
+
+        anyio.run(go)
+        assert servers[1].post_init().status_code == 401
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
