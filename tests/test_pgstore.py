@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from rb_mcp import pgmigrations
 from rb_mcp.errors import StoreError
 from rb_mcp.pgstore import translate, ts_query
 from rb_mcp.store import Store, now
@@ -105,7 +106,7 @@ def test_fresh_database_opened_by_many_processes_at_once(pg_server):
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 5, errors
     store = Store.open(url)
-    assert store.one("select count(*) from _migrations")[0] == 1
+    assert store.one("select count(*) from _migrations")[0] == len(pgmigrations.MIGRATIONS)
     assert store.vector_model() == ("test/model", 16) and store.vec_tables_exist()
     store.close()
     with psycopg.connect(base, autocommit=True) as conn:
