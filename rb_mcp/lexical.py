@@ -71,6 +71,10 @@ class Planner:
         if hit is not None and now - hit[1] <= TTL_SECONDS:
             return hit[0]
         n = self.count(part, ORDER_CAP * self.rows)
+        if n == 0:
+            # Not cached: a word no row holds yet may be in the next item stored, and a recall
+            # right after that record must find it. Counting an absent word costs one lookup.
+            return 0
         with self._lock:
             if len(self._counts) >= _CACHE_MAX:
                 self._counts.clear()

@@ -62,6 +62,15 @@ def test_counts_are_cached():
     assert first == 2 and len(counted) == first
 
 
+def test_a_new_rare_word_is_searched_at_once():
+    """Counts are cached, but not the absence of a word: the next item stored may bring it."""
+    db = _fts_table(["parser timeout"] * 300)
+    planner = _planner(db)
+    assert planner.plan("parser deadlock") == '"parser"'
+    db.execute("insert into t (rowid, body) values (1000, 'parser deadlock in the worker')")
+    assert planner.plan("parser deadlock") == '"deadlock"'
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=300))
 def test_any_plan_is_valid_fts5(text):
