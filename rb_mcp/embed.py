@@ -166,7 +166,11 @@ class FastEmbedder:
                         model_file="model.onnx",
                     )
                 _REGISTERED.add(self.name)
-        threads = max(1, min(2, os.cpu_count() or 1))
+        # One thread: a recall embeds its query while SQLite runs the keyword searches in the
+        # caller's thread, and two ONNX threads on a 2-core machine fight that work (measured at
+        # 10k and 100k items: recall p50 54-59 ms with two threads, 37-38 ms with one). Batches
+        # (record, reembed) lose a little; they are not what an agent waits on.
+        threads = 1
         return TextEmbedding(
             model_name=self.name, specific_model_path=str(_prepare_default_dir()), threads=threads
         )
