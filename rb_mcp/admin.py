@@ -111,17 +111,7 @@ def _pg_doctor(config: Any, checks: list[tuple[str, str, str]], load_model: bool
         checks.append(
             ("bank", "ok", f"{store.path} (schema {store.schema_version} of {pgmigrations.LATEST})")
         )
-        model, dim = store.vector_model()
-        if model and model != config.model:
-            checks.append(
-                ("bank model", "fail", f"bank uses {model}, config asks {config.model}: run rb-mcp reembed")
-            )
-        else:
-            checks.append(("bank model", "ok", f"{model or '(unbound)'}{f' dim {dim}' if dim else ''}"))
-        problems = store.consistency_problems()
-        checks.append(
-            ("consistency", "fail" if problems else "ok", "; ".join(problems) or "rows and indexes agree")
-        )
+        _binding_checks(store, config.model, checks)
     except StoreError as exc:
         checks.append(("bank", "fail", str(exc)))
     finally:
@@ -158,6 +148,11 @@ def _store_checks(store: Store, wanted_model: str, checks: list[tuple[str, str, 
     except StoreError as exc:  # a damaged b-tree can stop the check itself
         quick, found = [], str(exc)
     checks.append(("integrity", "ok", "quick_check ok") if quick == ["ok"] else ("integrity", "fail", found))
+    _binding_checks(store, wanted_model, checks)
+
+
+def _binding_checks(store: Any, wanted_model: str, checks: list[tuple[str, str, str]]) -> None:
+    """The model the bank's vectors come from, and whether rows and indexes agree (either backend)."""
     model, dim = store.vector_model()
     if model and model != wanted_model:
         checks.append(
