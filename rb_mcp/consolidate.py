@@ -129,19 +129,9 @@ def _supersede(bank: Bank, old: int, new: int) -> bool:
             (new, title, description, content, f"replaced item {old} (model decision)", stamp),
         )
         db.execute(
-            "update items set status = 'superseded', superseded_by = ?, updated_at = ? where id = ?",
-            (new, stamp, old),
-        )
-        db.execute(
             "update items set strength = strength + ?, updated_at = ? where id = ?", (strength, stamp, new)
         )
-        db.execute(
-            "insert or ignore into item_sources (item_id, trajectory_id, relation) "
-            "select ?, trajectory_id, relation from item_sources where item_id = ?",
-            (new, old),
-        )
-        bank.store.index_item(db, old)
-        bank.store.index_item(db, new)
+        _retire(bank, db, old, new, stamp)
     return True
 
 
@@ -175,18 +165,23 @@ def _merge_into(bank: Bank, keep: int, gone: int, merged: ItemDraft) -> bool:
                 g_strength, stamp, keep,
             ),
         )  # fmt: skip
-        db.execute(
-            "update items set status = 'superseded', superseded_by = ?, updated_at = ? where id = ?",
-            (keep, stamp, gone),
-        )
-        db.execute(
-            "insert or ignore into item_sources (item_id, trajectory_id, relation) "
-            "select ?, trajectory_id, relation from item_sources where item_id = ?",
-            (keep, gone),
-        )
-        bank.store.index_item(db, gone)
-        bank.store.index_item(db, keep)
+        _retire(bank, db, gone, keep, stamp)
     return True
+
+
+def _retire(bank: Bank, db: Any, gone: int, keep: int, stamp: str) -> None:
+    """`gone` is superseded by `keep`, which inherits its sources; both are re-indexed."""
+    db.execute(
+        "update items set status = 'superseded', superseded_by = ?, updated_at = ? where id = ?",
+        (keep, stamp, gone),
+    )
+    db.execute(
+        "insert or ignore into item_sources (item_id, trajectory_id, relation) "
+        "select ?, trajectory_id, relation from item_sources where item_id = ?",
+        (keep, gone),
+    )
+    bank.store.index_item(db, gone)
+    bank.store.index_item(db, keep)
 
 
 def sweep_pairs(bank: Bank, llm: LLM) -> int:
