@@ -120,6 +120,12 @@ SETTINGS: dict[str, Setting] = {
         "(loopback names)",
         "serve --http: comma-separated extra Host header values allowed, e.g. the proxy's rb.example.com; others get 421.",
     ),
+    "pg_build_memory_mb": Setting(
+        "RB_MCP_PG_BUILD_MEMORY_MB",
+        "4096",
+        "PostgreSQL: upper bound (MB) on maintenance_work_mem while `rb-mcp copy` builds the HNSW indexes "
+        "(sized to the vectors, so the graph fits in memory; lower it on a small server).",
+    ),
 }
 
 
@@ -147,6 +153,10 @@ def _env_int(name: str, default: int, lo: int, hi: int) -> int:
     if value != int(value):
         raise InputError(f"{name} must be a whole number between {lo} and {hi}")
     return int(value)
+
+
+def pg_build_memory_mb() -> int:
+    return _env_int("RB_MCP_PG_BUILD_MEMORY_MB", 4096, 64, 1 << 20)
 
 
 def _env_url(name: str) -> str:
@@ -206,6 +216,7 @@ class Config:
     http_port: int = 8765
     http_allowed_origins: tuple[str, ...] = ()
     http_allowed_hosts: tuple[str, ...] = ()
+    pg_build_memory_mb: int = 4096
 
     @classmethod
     def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:
@@ -234,4 +245,5 @@ class Config:
             http_port=_env_int("RB_MCP_HTTP_PORT", 8765, 1, 65535),
             http_allowed_origins=_env_list("RB_MCP_HTTP_ALLOWED_ORIGINS"),
             http_allowed_hosts=_env_list("RB_MCP_HTTP_ALLOWED_HOSTS"),
+            pg_build_memory_mb=pg_build_memory_mb(),
         )

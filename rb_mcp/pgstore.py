@@ -196,6 +196,15 @@ def ts_query(text: str) -> str:
     return " | ".join(dict.fromkeys([p for p in pieces + phrases if p]))
 
 
+def hnsw_build_mb(rows: int, dim: int) -> int:
+    """maintenance_work_mem for building an HNSW index over `rows` vectors: enough to keep the graph
+    in memory (vector + default m=16 neighbour lists, with room to spare), within RB_MCP_PG_BUILD_MEMORY_MB."""
+    from rb_mcp.config import pg_build_memory_mb
+
+    need = rows * (4 * dim + 700) * 1.3 / 2**20
+    return int(min(max(64.0, need), pg_build_memory_mb()))
+
+
 class PgStore:
     """A bank in a PostgreSQL database. Open with `PgStore.open(url)`; close with `close()`."""
 
@@ -458,9 +467,12 @@ class PgStore:
             yield
         finally:
             self._local.bulk = False
-        db.execute("set local maintenance_work_mem = '512MB'")
         if self._vec_dim is not None:
             for table in VEC_TABLES:
+                # pgvector builds fast while the graph fits in maintenance_work_mem and many times
+                # slower once it does not (1M 384-d vectors need about 2.3 GB).
+                rows = db.execute(f"select count(*) from {table}").fetchone()[0]
+                db.execute(f"set local maintenance_work_mem = '{hnsw_build_mb(rows, self._vec_dim)}MB'")
                 db.execute(
                     f"create index if not exists {table}_hnsw on {table} using hnsw (vec vector_cosine_ops)"
                 )

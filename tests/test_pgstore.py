@@ -9,7 +9,8 @@ import pytest
 
 from rb_mcp import pgmigrations
 from rb_mcp.errors import StoreError
-from rb_mcp.pgstore import translate, ts_query
+from rb_mcp.errors import InputError
+from rb_mcp.pgstore import hnsw_build_mb, translate, ts_query
 from rb_mcp.store import Store, now
 
 
@@ -24,6 +25,18 @@ def test_translation_of_the_shared_sql():
     assert sql.endswith("returning id") and returning
     with pytest.raises(StoreError):
         translate("insert or replace into meta values (?, ?)")
+
+
+def test_hnsw_build_memory_fits_the_graph_within_the_configured_bound(monkeypatch):
+    monkeypatch.delenv("RB_MCP_PG_BUILD_MEMORY_MB", raising=False)
+    small, million = hnsw_build_mb(1_000, 384), hnsw_build_mb(1_000_000, 384)
+    assert small == 64  # never below the floor
+    assert 2_300 < million <= 4_096  # 1M 384-d vectors: about 2.3 GB of graph, with room
+    monkeypatch.setenv("RB_MCP_PG_BUILD_MEMORY_MB", "1024")
+    assert hnsw_build_mb(1_000_000, 384) == 1024
+    monkeypatch.setenv("RB_MCP_PG_BUILD_MEMORY_MB", "lots")
+    with pytest.raises(InputError, match="RB_MCP_PG_BUILD_MEMORY_MB"):
+        hnsw_build_mb(1_000_000, 384)
 
 
 def test_ts_query_is_an_or_of_safe_lexemes_and_file_phrases():
