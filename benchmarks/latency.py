@@ -32,7 +32,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+# As in rb-mcp's own processes (rb_mcp.cli.one_blas_thread): the in-process numbers run under the
+# server's conditions.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, print_table, write_json  # noqa: E402

@@ -104,3 +104,22 @@ def test_server_import_leaves_the_bank_for_after_the_handshake():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_rb_mcp_processes_run_numpy_with_one_blas_thread():
+    """Spinning BLAS threads took the query model's core (see cli.one_blas_thread); a user's choice stays."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, os, sys; from rb_mcp import cli\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(sys.stderr): cli.main(['--version'])\n"
+        "import numpy; print(os.environ.get('OPENBLAS_NUM_THREADS'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    run = lambda env: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    assert run(env) == "1"
+    assert run({**env, "OPENBLAS_NUM_THREADS": "2"}) == "2"
