@@ -82,30 +82,26 @@ class Retriever:
         episodes: bool = True,
     ) -> RecallResult:
         partitions = visibility.partitions(scope)
-        # The model runs (outside the GIL) while SQLite does the keyword searches.
-        embedding = _EMBED_POOL.submit(self.bank.embed_one, task)
         pool = max(50, 8 * k)
+        # Two lanes on two cores: the model embeds the query and the vector index searches with
+        # it (numpy and ONNX run outside the GIL; the index has its own connection) while the
+        # keyword searches run here.
+        vectors = _EMBED_POOL.submit(self._vector_lane, task, partitions, pool)
         excluded = set(exclude_trajectories)
         task_kw, task_files = self._task_keywords(task, partitions, pool, excluded)
         item_kw = [i for i, _ in self.store.keyword("item_fts", task, partitions, pool)]
         try:
-            qvec: np.ndarray | None = embedding.result()
+            qvec, task_vec, item_vec = vectors.result()
         except EmbedError as exc:
             # Degraded mode: without the model, keyword search still finds what names the same things.
             log.warning("recall without vectors: %s", exc)
-            qvec = None
-
-        task_vec = (
-            [(t, s) for t, s in self.store.knn("task_vec", qvec, partitions, pool) if t not in excluded]
-            if qvec is not None
-            else []
-        )
+            qvec, task_vec, item_vec = None, [], []
+        task_vec = [(t, s) for t, s in task_vec if t not in excluded]
         task_scores = rrf([t for t, _ in task_vec], task_kw, task_files)
         task_sims = (
             self._task_sims(list(task_scores), qvec) if qvec is not None else dict.fromkeys(task_scores, 1.0)
         )
 
-        item_vec = self.store.knn("item_vec", qvec, partitions, pool) if qvec is not None else []
         via_task = self._items_of_tasks(sorted(task_scores, key=lambda t: -task_scores[t]), excluded)
         fused = rrf([i for i, _ in item_vec], item_kw, [i for i, _ in via_task])
 
@@ -132,6 +128,14 @@ class Retriever:
             truncated=truncated,
         )
 
+    def _vector_lane(
+        self, task: str, partitions: Sequence[str], pool: int
+    ) -> tuple[np.ndarray, list[tuple[int, float]], list[tuple[int, float]]]:
+        """The query's vector, and the past tasks and items nearest to it."""
+        qvec = self.bank.embed_one(task)
+        task_vec = self.store.knn("task_vec", qvec, partitions, pool)
+        return qvec, task_vec, self.store.knn("item_vec", qvec, partitions, pool)
+
     def _task_keywords(
         self, task: str, partitions: Sequence[str], limit: int, excluded: set[int]
     ) -> tuple[list[int], list[int]]:
@@ -144,10 +148,18 @@ class Retriever:
         """
         if self.store.dialect == "postgres":
             return self.store.task_keywords(task, partitions, limit, excluded)
-        match = self.store.match_plan("task_fts", task) if partitions else ""
+        match, bm25 = self.store.match_plan("task_fts", task) if partitions else ("", True)
         if not match:
             return [], []
         marks = ",".join("?" * len(partitions))
+        if not bm25:  # every word is common: the rows holding the two rarest, newest first
+            rows = self.store.query(
+                "select f.rowid from task_fts f join trajectories t on t.id = f.rowid "
+                f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks}) "
+                "order by f.rowid desc limit ?",
+                (match, *partitions, min(lexical.ROWS, limit + len(excluded))),
+            )
+            return [int(i) for (i,) in rows if i not in excluded][:limit], []
         rows = self.store.query(
             f"with m as {self._materialized}(select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, "
             "bm25(task_fts, 0.0, 1.0) as rf from task_fts f join trajectories t on t.id = f.rowid "

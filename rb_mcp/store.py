@@ -480,8 +480,9 @@ class Store:
 
     _ROWS_OF = {"item_fts": "items", "task_fts": "trajectories"}
 
-    def match_plan(self, table: str, text: str) -> str:
-        """The MATCH expression to search `table` for `text` with (see `rb_mcp.lexical`)."""
+    def match_plan(self, table: str, text: str) -> tuple[str, bool]:
+        """The MATCH expression to search `table` for `text` with, and whether to rank its rows by
+        BM25 (see `rb_mcp.lexical`)."""
         planner = self._planners.get(table)
         if planner is None:
 
@@ -493,25 +494,28 @@ class Store:
                 return int(self.one(f"select coalesce(max(id), 0) from {self._ROWS_OF[table]}")[0])
 
             planner = self._planners.setdefault(table, lexical.Planner(count, total))
-        return planner.plan(text)
+        return planner.planned(text)
 
     def keyword(self, table: str, text: str, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
         """BM25 matches, best first, as (rowid, bm25) where lower bm25 is better (FTS5 convention).
 
-        At most `lexical.ROWS` matching rows (the newest) are scored: see `rb_mcp.lexical`.
+        At most `lexical.ROWS` matching rows (the newest) are scored: see `rb_mcp.lexical`; when
+        the plan says they are not worth BM25, the score is -rowid (newest first).
         """
-        match = self.match_plan(table, text) if partitions else ""
+        match, ranked = self.match_plan(table, text) if partitions else ("", True)
         if not match:
             return []
         marks = ",".join("?" * len(partitions))
         if table == "item_fts":
+            score = "bm25(item_fts, 3.0, 2.0, 1.0, 2.0, 2.0)" if ranked else "-f.rowid"
             inner = (
-                "select f.rowid as id, bm25(item_fts, 3.0, 2.0, 1.0, 2.0, 2.0) as r from item_fts f "
+                f"select f.rowid as id, {score} as r from item_fts f "
                 f"join items i on i.id = f.rowid where item_fts match ? and i.scope in ({marks})"
             )
         else:
+            score = "bm25(task_fts, 1.0, 2.0)" if ranked else "-f.rowid"
             inner = (
-                "select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r from task_fts f join trajectories t "
+                f"select f.rowid as id, {score} as r from task_fts f join trajectories t "
                 f"on t.id = f.rowid where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks})"
             )
         sql = f"select id, r from ({inner} order by f.rowid desc limit ?) order by r limit ?"

@@ -36,13 +36,14 @@ def _planner(db: sqlite3.Connection, counted: list[str] | None = None) -> lexica
 def test_small_bank_searches_every_word():
     planner = _planner(_fts_table(["retry the flaky parser test"] * 50))
     text = "the parser retries forever on timeouts"
-    assert planner.plan(text) == fts_query(text)
+    assert planner.planned(text) == (fts_query(text), True)
 
 
 def test_large_bank_keeps_the_rare_words_and_drops_the_common_ones():
     rows = ["parser timeout in the worker"] * 400 + ["cache eviction bug"] * 30 + ["sqlite lock"] * 5
     planner = _planner(_fts_table(rows))
-    plan = planner.plan("Parser timeout when the sqlite cache is locked")
+    plan, ranked = planner.planned("Parser timeout when the sqlite cache is locked")
+    assert ranked
     # sqlite (5 rows) + cache (30) + lock (5) fit in 100 rows; parser and timeout (400 each) do not.
     assert set(plan.split(" OR ")) == {'"sqlite"', '"cache"', '"locked"'}
 
@@ -50,7 +51,8 @@ def test_large_bank_keeps_the_rare_words_and_drops_the_common_ones():
 def test_all_common_words_need_the_two_rarest_together():
     rows = ["alpha beta"] * 300 + ["alpha gamma"] * 200 + ["beta gamma delta"] * 150
     planner = _planner(_fts_table(rows))
-    assert planner.plan("alpha beta gamma delta") == '"delta" AND "gamma"'
+    # ... and rank them newest first: BM25 would walk both words' postings to count them.
+    assert planner.planned("alpha beta gamma delta") == ('"delta" AND "gamma"', False)
 
 
 def test_counts_are_cached():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import numpy as np
@@ -204,3 +205,39 @@ def test_consistency_check_finds_a_missing_index_row(bank: Bank):
     with bank.store.transaction() as db:
         db.execute("delete from item_fts where rowid = ?", (item_id,))
     assert any(p.startswith("items without FTS row") for p in bank.store.consistency_problems())
+
+
+def test_keyword_search_when_every_word_is_common(bank: Bank, monkeypatch):
+    """Past the planner's row budget with only common words: rows holding the two rarest, newest first."""
+    from rb_mcp import lexical
+
+    topics = ["unicode filenames", "daylight saving", "gzip streams", "socket reuse", "locale sorting",
+              "symlink loops", "float rounding", "cron syntax"]  # fmt: skip
+    bank.config = dataclasses.replace(bank.config, dedupe_threshold=1.0)  # eight rows, not one merged
+    for n, topic in enumerate(topics):
+        bank.record(
+            task=f"Parser timeout in the worker with {topic}",
+            summary="s",
+            outcome="success",
+            items=[
+                good_item(
+                    n,
+                    title=f"Parser timeout in the worker: check {topic} first",
+                    description=f"A worker parser timing out on {topic} hides a different root cause.",
+                    content=f"Reproduce with {topic} alone, log the parser state at the timeout, then bisect.",
+                )
+            ],
+        )
+    assert bank.store.one("select count(*) from items")[0] == len(topics)
+    monkeypatch.setattr(lexical, "ROWS", 3)  # 8 rows per word is "common" now
+    getattr(bank.store, "_planners", {}).clear()
+    items = [i for i, _ in bank.store.keyword("item_fts", "parser timeout worker", ["global"], 5)]
+    newest = [r[0] for r in bank.store.query("select id from items order by id desc limit 3")]
+    if bank.store.dialect == "sqlite":
+        assert bank.store.match_plan("item_fts", "parser timeout worker")[1] is False
+        assert items == newest  # at most ROWS rows are looked at, newest first
+        tasks, files = bank.retriever._task_keywords("parser timeout worker", ["global"], 5, set())
+        assert len(tasks) == 3 and tasks == sorted(tasks, reverse=True) and files == []
+    else:  # PostgreSQL ranks with ts_rank, whose cost does not depend on the other rows
+        assert set(newest) <= set(items) or len(items) == 5
+    assert bank.recall("Parser timeout in the worker", k=3).items
