@@ -845,7 +845,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--build-only", action="store_true", help="build the cached banks and stop")
     parser.add_argument(
-        "--postgres", action="store_true", help="also SQLite vs PostgreSQL side by side (benchmarks/pg_latency.py)"
+        "--postgres",
+        action="store_true",
+        help="also SQLite vs PostgreSQL side by side (benchmarks/pg_latency.py)",
     )
     parser.add_argument(
         "--json", type=Path, help="write results here instead of benchmarks/results/latency.json"

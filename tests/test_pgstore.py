@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from rb_mcp import pgmigrations
-from rb_mcp.errors import StoreError
-from rb_mcp.errors import InputError
+from rb_mcp.errors import InputError, StoreError
 from rb_mcp.pgstore import hnsw_build_mb, translate, ts_query
 from rb_mcp.store import Store, now
 
