@@ -166,11 +166,12 @@ class FastEmbedder:
                         model_file="model.onnx",
                     )
                 _REGISTERED.add(self.name)
-        # One thread: a recall embeds its query while SQLite runs the keyword searches in the
-        # caller's thread, and two ONNX threads on a 2-core machine fight that work (measured at
-        # 10k and 100k items: recall p50 54-59 ms with two threads, 37-38 ms with one). Batches
-        # (record, reembed) lose a little; they are not what an agent waits on.
-        threads = 1
+        # Two threads: a real task description (324 tokens at the median of SWE-bench Lite's
+        # issue texts) embeds in about two thirds of one thread's time, and a short query loses
+        # nothing now that BLAS threads no longer spin beside it (cli.one_blas_thread). Recall at
+        # 100k items, p50, one vs two threads: 29 vs 28 ms with a 15-word query, 295 vs 195 ms with
+        # an issue text.
+        threads = min(2, os.cpu_count() or 1)
         return TextEmbedding(
             model_name=self.name, specific_model_path=str(_prepare_default_dir()), threads=threads
         )
