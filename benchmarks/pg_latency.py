@@ -6,8 +6,8 @@
 Each size's cached SQLite bank (built by latency.py) is copied into a fresh PostgreSQL database
 with `rb-mcp copy` (vectors reused), then both banks answer the same queries in one run: recall
 p50/p95 in process (text -> model -> hybrid recall, recall logged as in real use), and recalls per
-second with 16 clients at once, each with its own bank handle (its own connection; its own pool
-on PostgreSQL), as 16 agents on one team bank would. The server is `pgserver` (PostgreSQL 16 +
+second with 16 client processes at once, each with its own model and bank handle (its own
+connection; its own pool on PostgreSQL), as 16 agents on one team bank would. The server is `pgserver` (PostgreSQL 16 +
 pgvector, started here) unless RB_MCP_BENCH_PG_URL names one.
 """
 
@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -83,45 +82,54 @@ def recall_latency(target: Any, embedder: embed.FastEmbedder, queries: list[str]
         )
 
 
-def throughput(
-    target: Any, embedder: embed.FastEmbedder, queries: list[str], seconds: float
-) -> dict[str, Any]:
-    """Recalls per second from CLIENTS threads, each with its own bank handle."""
-    banks = [
-        Bank(Config(bank=target, project=None, preload=False), embedder=embedder) for _ in range(CLIENTS)
-    ]
-    done = [0] * CLIENTS
-    errors: list[str] = []
-    for bank in banks:
+def _client(target: Any, queries: list[str], offset: int, ready: Any, go: Any, until: Any, out: Any) -> None:
+    """One client process: its own model, its own bank handle (connection / pool), recall in a loop."""
+    embedder = embed.FastEmbedder()
+    done = errors = 0
+    with Bank(Config(bank=target, project=None, preload=False), embedder=embedder) as bank:
         bank.default_project = None
-        bank.recall(queries[0], latency.PROJECT)
-    barrier = threading.Barrier(CLIENTS + 1)
-    stop = threading.Event()
-
-    def client(n: int) -> None:
-        barrier.wait()
-        i = n
-        while not stop.is_set():
+        bank.recall(queries[offset % len(queries)], latency.PROJECT)  # model, index and pool warm
+        ready.release()
+        go.wait()
+        i = offset
+        while time.time() < until.value:
             try:
-                banks[n].recall(queries[i % len(queries)], latency.PROJECT)
-                done[n] += 1
-            except Exception as exc:  # counted, not fatal: the table says how many failed
-                errors.append(repr(exc))
+                bank.recall(queries[i % len(queries)], latency.PROJECT)
+                done += 1
+            except Exception:  # counted, not fatal: the table says how many failed
+                errors += 1
             i += CLIENTS
+    out.put((done, errors))
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    for bank in banks:
-        bank.close()
-    return {"recalls_per_s": round(sum(done) / wall, 1), "recalls": sum(done), "errors": len(errors)}
+
+def throughput(target: Any, queries: list[str], seconds: float) -> dict[str, Any]:
+    """Recalls per second from CLIENTS processes at once (16 agents on one team bank), each with its
+    own model and bank handle; counted over the same `seconds` for all."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    ready, go, until, out = ctx.Semaphore(0), ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
+    procs = [
+        ctx.Process(target=_client, args=(target, queries, n, ready, go, until, out), daemon=True)
+        for n in range(CLIENTS)
+    ]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        if not ready.acquire(timeout=600):
+            raise RuntimeError("a client process did not start within 10 minutes")
+    until.value = time.time() + seconds
+    go.set()
+    results = [out.get(timeout=seconds + 600) for _ in procs]
+    for proc in procs:
+        proc.join()
+    done = sum(d for d, _ in results)
+    return {
+        "recalls_per_s": round(done / seconds, 1),
+        "recalls": done,
+        "errors": sum(e for _, e in results),
+        "clients": "processes",
+    }
 
 
 def run(labels: list[str], cache: Path, n_queries: int, seconds: float) -> dict[str, Any]:
@@ -145,7 +153,7 @@ def run(labels: list[str], cache: Path, n_queries: int, seconds: float) -> dict[
                 latency.say(f"measuring {label} on {name}")
                 entry[name] = {
                     "recall_ms": recall_latency(target, embedder, queries),
-                    "throughput": throughput(target, embedder, queries, seconds),
+                    "throughput": throughput(target, queries, seconds),
                 }
             out["sizes"][label] = entry
     finally:
