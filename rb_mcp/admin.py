@@ -96,7 +96,7 @@ def _model_checks(config: Any, checks: list[tuple[str, str, str]], load_model: b
 
 def _pg_doctor(config: Any, checks: list[tuple[str, str, str]], load_model: bool) -> tuple[list, bool]:
     """The team bank: PostgreSQL server and pgvector versions, schema, model binding, consistency."""
-    from rb_mcp.pgstore import redact_url
+    from rb_mcp.pgsql import redact_url
 
     try:
         store = Store.open(config.bank)

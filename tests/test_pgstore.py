@@ -9,7 +9,8 @@ import pytest
 
 from rb_mcp import pgmigrations
 from rb_mcp.errors import InputError, StoreError
-from rb_mcp.pgstore import hnsw_build_mb, translate, ts_query
+from rb_mcp.pgsql import translate, ts_query
+from rb_mcp.pgstore import hnsw_build_mb
 from rb_mcp.store import Store, now
 
 
