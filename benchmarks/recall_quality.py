@@ -16,19 +16,26 @@ RRF (what recall did before file and symbol matching) and a seeded same-repo ran
 sweep over k (the RB_MCP_K default) and the same protocol repeated on halves of the file, each
 half in its own bank, to show that the numbers hold on data they were not looked at on.
 
-    python benchmarks/recall_quality.py [--tasks FILE] [--splits parity,time|none]
+    python benchmarks/recall_quality.py [--tasks FILE] [--splits parity,time|none] [--postgres]
+
+With --postgres every throwaway bank is a fresh PostgreSQL database (pgserver started here, or the
+server RB_MCP_BENCH_PG_URL names): the same protocol on the team backend, where keyword ranking is
+PostgreSQL's ts_rank instead of FTS5's BM25 (the "BM25 only" row is then ts_rank only).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
+import os
 import posixpath
 import random
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,13 +138,41 @@ class Run:
     machine: dict[str, Any] = field(default_factory=dict)
 
 
+POSTGRES: dict[str, str] = {}  # {"url": server URL} with --postgres
+_DATABASES = itertools.count()
+
+
+@contextlib.contextmanager
+def throwaway_bank() -> Iterator[Path | str]:
+    """A new empty bank: a SQLite file in a temporary directory, or a new PostgreSQL database."""
+    base = POSTGRES.get("url")
+    if not base:
+        with tempfile.TemporaryDirectory(prefix="rb-mcp-recall-") as tmp:
+            yield Path(tmp) / "bank.sqlite3"
+        return
+    import psycopg
+    from pg_latency import with_database_of
+
+    name = f"rb_quality_{os.getpid()}_{next(_DATABASES)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"create database {name}")
+    try:
+        yield with_database_of(base, name)
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"drop database if exists {name} with (force)")
+
+
 def run_protocol(tasks: list[Task], embedder: CachedEmbedder) -> Run:
     run = Run(tasks=tasks)
-    with tempfile.TemporaryDirectory(prefix="rb-mcp-recall-") as tmp:
-        bank = Bank(Config(bank=Path(tmp) / "bank.sqlite3", project=None, preload=False), embedder=embedder)
+    with throwaway_bank() as target:
+        bank = Bank(Config(bank=target, project=None, preload=False), embedder=embedder)
         bank.default_project = None
         try:
-            run.machine = machine_info(bank.store)
+            sqlite = bank.store.dialect == "sqlite"
+            run.machine = machine_info(bank.store if sqlite else None)
+            if not sqlite:
+                run.machine["postgres"] = bank.store.server_info()
             row_of = _record_all(bank, tasks, run)
             _recall_all(bank, tasks, row_of, run)
         finally:
@@ -391,13 +426,39 @@ def main(argv: Sequence[str] | None = None, embedder_factory: Callable[[], Embed
         "--tasks", type=Path, default=DEFAULT_TASKS, help="JSONL of tasks (see shared/eval/README.md)"
     )
     parser.add_argument("--splits", default="parity,time", help="halves to rerun on: parity,time or none")
-    parser.add_argument("--out", default="recall_quality.json", help="file name under benchmarks/results/")
+    parser.add_argument("--out", default=None, help="file name under benchmarks/results/")
+    parser.add_argument("--postgres", action="store_true", help="banks on PostgreSQL instead of SQLite")
     args = parser.parse_args(argv)
+    out = args.out or ("recall_quality_postgres.json" if args.postgres else "recall_quality.json")
+    with contextlib.ExitStack() as stack:
+        if args.postgres:
+            POSTGRES["url"] = stack.enter_context(_postgres_server())
+        return _main(args, out, embedder_factory)
+
+
+@contextlib.contextmanager
+def _postgres_server() -> Iterator[str]:
+    url = os.environ.get("RB_MCP_BENCH_PG_URL")
+    if url:
+        yield url
+        return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="rb-mcp-quality-pg-") as tmp:
+        server = pgserver.get_server(tmp, cleanup_mode="delete")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+def _main(args: argparse.Namespace, out: str, embedder_factory: Callable[[], Embedder]) -> int:
     tasks = load_tasks(args.tasks)
     embedder = CachedEmbedder(embedder_factory())
     run = run_protocol(tasks, embedder)
     print_machine(run.machine)
     print(f"tasks: {args.tasks} ({len(tasks)} tasks, {len({t.repo for t in tasks})} repos)")
+    print(f"bank: {'PostgreSQL (keyword ranking: ts_rank)' if POSTGRES else 'SQLite (keyword ranking: FTS5 BM25)'}")
     summary = summarize(run)
     print_report(summary)
     splits: dict[str, Any] = {}
@@ -406,8 +467,16 @@ def main(argv: Sequence[str] | None = None, embedder_factory: Callable[[], Embed
             part = summarize(run_protocol(subset, embedder))
             splits[f"{how}: {label}"] = part
             print_quality(f"Split {how}, {label} ({len(subset)} tasks in their own bank)", part["systems"])
+    backend = "postgresql" if POSTGRES else "sqlite"
     path = write_json(
-        args.out, {"machine": run.machine, "tasks_file": str(args.tasks), **summary, "splits": splits}
+        out,
+        {
+            "machine": run.machine,
+            "backend": backend,
+            "tasks_file": str(args.tasks),
+            **summary,
+            "splits": splits,
+        },
     )
     print(f"\nwrote {path}")
     return 0
