@@ -7,10 +7,13 @@ codes whose width follows the embedding model, so their schema does not depend o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from rb_mcp.errors import SchemaError
+
+log = logging.getLogger("rb_mcp.migrations")
 
 Migration = tuple[int, str, Callable[[Any], None]]
 
@@ -195,3 +198,37 @@ MIGRATIONS: list[Migration] = [
 ]
 
 LATEST = MIGRATIONS[-1][0]
+
+
+def apply_pending(
+    store: Any, migrations: list[Migration], applied: set[int], lock: Callable[[Any], None] | None = None
+) -> None:
+    """Apply the migrations not in `applied`, each in its own write transaction, on either backend.
+
+    Several processes may open a fresh bank at once (IDE windows starting together): each
+    migration re-checks inside its transaction (after `lock`, where the backend needs one), so
+    exactly one process applies it.
+    """
+    from rb_mcp.store import now
+
+    newest, latest = max(applied, default=0), migrations[-1][0]
+    if newest > latest:
+        raise SchemaError(
+            f"the bank at {store.path} has schema version {newest}, newer than this rb-mcp understands "
+            f"({latest}); upgrade rb-mcp (pip install -U rb-mcp)"
+        )
+    for number, name, apply in migrations:
+        if number in applied:
+            continue
+        with store.transaction() as db:
+            if lock is not None:
+                lock(db)
+            db.execute(
+                "create table if not exists _migrations "
+                "(id integer primary key, name text not null, applied_at text not null)"
+            )
+            if db.execute("select 1 from _migrations where id = ?", (number,)).fetchone():
+                continue
+            apply(db)
+            db.execute("insert into _migrations values (?, ?, ?)", (number, name, now()))
+        log.info("applied %s migration %03d_%s", store.dialect, number, name)

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from rb_mcp import pgmigrations
-from rb_mcp.errors import SchemaError, StoreError
+from rb_mcp import migrations, pgmigrations
+from rb_mcp.errors import StoreError
 from rb_mcp.pgsql import (
     SERIAL_TABLES,
     PgConn,
@@ -41,7 +41,7 @@ from rb_mcp.pgsql import (
 from rb_mcp.pgsql import (
     driver as _driver,
 )
-from rb_mcp.store import GLOBAL, is_url, now
+from rb_mcp.store import GLOBAL, is_url
 
 log = logging.getLogger("rb_mcp.pgstore")
 
@@ -128,27 +128,12 @@ class PgStore:
         return store
 
     def _migrate(self) -> None:
-        applied = self._applied()
-        newest = max(applied, default=0)
-        if newest > pgmigrations.LATEST:
-            raise SchemaError(
-                f"the bank at {self.path} has schema version {newest}, newer than this rb-mcp understands "
-                f"({pgmigrations.LATEST}); upgrade rb-mcp (pip install -U rb-mcp)"
-            )
-        for number, name, apply in pgmigrations.MIGRATIONS:
-            if number in applied:
-                continue
-            with self.transaction() as db:
-                db.execute("select pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
-                db.execute(
-                    "create table if not exists _migrations "
-                    "(id integer primary key, name text not null, applied_at text not null)"
-                )
-                if db.execute("select 1 from _migrations where id = ?", (number,)).fetchone():
-                    continue
-                apply(db)
-                db.execute("insert into _migrations values (?, ?, ?)", (number, name, now()))
-            log.info("applied PostgreSQL migration %03d_%s", number, name)
+        migrations.apply_pending(
+            self,
+            pgmigrations.MIGRATIONS,
+            self._applied(),
+            lambda db: db.execute("select pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,)),
+        )
 
     def _applied(self) -> set[int]:
         if self.one("select to_regclass('_migrations')")[0] is None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rb_mcp import lexical, migrations, vindex
-from rb_mcp.errors import SchemaError, StoreError
+from rb_mcp.errors import StoreError
 
 log = logging.getLogger("rb_mcp.store")
 
@@ -220,28 +220,8 @@ class Store:
 
     def _migrate(self) -> None:
         # Read first and write only when something is missing, so an up-to-date bank opens on a
-        # read-only file. Several processes may open a fresh bank at once (IDE windows starting
-        # together): each migration re-checks inside its write transaction, so exactly one applies it.
-        applied = self._applied_migrations(self.db)
-        newest = max(applied, default=0)
-        if newest > migrations.LATEST:
-            raise SchemaError(
-                f"the bank at {self.path} has schema version {newest}, newer than this rb-mcp understands "
-                f"({migrations.LATEST}); upgrade rb-mcp (pip install -U rb-mcp)"
-            )
-        for number, name, apply in migrations.MIGRATIONS:
-            if number in applied:
-                continue
-            with self.transaction() as db:
-                db.execute(
-                    "create table if not exists _migrations "
-                    "(id integer primary key, name text not null, applied_at text not null)"
-                )
-                if number in self._applied_migrations(db):
-                    continue
-                apply(db)
-                db.execute("insert into _migrations values (?, ?, ?)", (number, name, now()))
-            log.info("applied migration %03d_%s", number, name)
+        # read-only file.
+        migrations.apply_pending(self, migrations.MIGRATIONS, self._applied_migrations(self.db))
 
     def close(self) -> None:
         if self._vindex is not None:
