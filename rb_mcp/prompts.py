@@ -79,14 +79,14 @@ def extract(outcome: str, task: str, steps_text: str, files: Sequence[str], traj
 Answer by calling record_trajectory with trajectory_id={trajectory_id} and items=<the list>."""
 
 
-def refine_check(
-    task: str, attempt: str, iteration: int, previous: Sequence[tuple[int, str]], pitfalls: Sequence[str]
+def _refine_context(
+    task: str, attempt: str, previous: Sequence[tuple[int, str]], pitfalls: Sequence[str]
 ) -> str:
+    """The task, the attempt, earlier iterations and the lessons that apply: what both the agent's
+    self-check and a server-side reviewer read."""
     earlier = "\n".join(f"- iteration {i}: {_clip(note, 600)}" for i, note in previous) or "- (none)"
     lessons = "\n".join(f"- {p}" for p in pitfalls) or "- (no stored lesson matches this task yet)"
-    return f"""Re-examine your current attempt before you go on (refinement step {iteration}).
-
-TASK:
+    return f"""TASK:
 {_clip(task, 3000)}
 
 CURRENT ATTEMPT:
@@ -100,7 +100,15 @@ LESSONS FROM MEMORY THAT APPLY (check the attempt against each):
 
 Check, in order:
 1. Does the attempt solve the task as stated, including edge cases the task implies?
-2. Does it fall into any lesson above? Name the lesson and how the attempt avoids or hits it.
+2. Does it fall into any lesson above? Name the lesson and how the attempt avoids or hits it."""
+
+
+def refine_check(
+    task: str, attempt: str, iteration: int, previous: Sequence[tuple[int, str]], pitfalls: Sequence[str]
+) -> str:
+    return f"""Re-examine your current attempt before you go on (refinement step {iteration}).
+
+{_refine_context(task, attempt, previous, pitfalls)}
 3. What evidence do you have that it works (a test run, a reproduction)? If none, get it.
 4. What did you learn in this iteration that you did not know in the previous one?
 Then correct the attempt. When you call refine_attempt again, put what you corrected and why at
@@ -218,25 +226,9 @@ TASK:
 def llm_review(
     task: str, attempt: str, iteration: int, previous: Sequence[tuple[int, str]], pitfalls: Sequence[str]
 ) -> str:
-    earlier = "\n".join(f"- iteration {i}: {_clip(note, 600)}" for i, note in previous) or "- (none)"
-    lessons = "\n".join(f"- {p}" for p in pitfalls) or "- (no stored lesson matches this task yet)"
     return f"""Review an engineer's current attempt at a task before they go on (refinement step {iteration}).
 
-TASK:
-{_clip(task, 3000)}
-
-CURRENT ATTEMPT:
-{_clip(attempt, 8000)}
-
-WHAT EARLIER ITERATIONS TRIED:
-{earlier}
-
-LESSONS FROM MEMORY THAT APPLY (check the attempt against each):
-{lessons}
-
-Check, in order:
-1. Does the attempt solve the task as stated, including edge cases the task implies?
-2. Does it fall into any lesson above? Name the lesson and how the attempt avoids or hits it.
+{_refine_context(task, attempt, previous, pitfalls)}
 3. What evidence shows that it works (a test run, a reproduction)? If none, say what to run.
 4. What does this iteration teach that the previous ones did not?
 Write the review for the engineer: what is wrong or unverified, what to correct next and which
