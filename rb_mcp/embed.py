@@ -167,10 +167,9 @@ class FastEmbedder:
                     )
                 _REGISTERED.add(self.name)
         # Two threads: a real task description (324 tokens at the median of SWE-bench Lite's
-        # issue texts) embeds in about two thirds of one thread's time, and a short query loses
-        # nothing now that BLAS threads no longer spin beside it (cli.one_blas_thread). Recall at
-        # 100k items, p50, one vs two threads: 29 vs 28 ms with a 15-word query, 295 vs 195 ms with
-        # an issue text.
+        # issue texts) embeds in about two thirds of one thread's time (recall at 100k items,
+        # p50: 295 -> 190 ms), and a recall embeds its query before anything else runs beside it
+        # (rb_mcp.recall), so a short query gains too (10k: 29 -> 28 ms).
         threads = min(2, os.cpu_count() or 1)
         return TextEmbedding(
             model_name=self.name, specific_model_path=str(_prepare_default_dir()), threads=threads
