@@ -241,3 +241,45 @@ def test_keyword_search_when_every_word_is_common(bank: Bank, monkeypatch):
     else:  # PostgreSQL ranks with ts_rank, whose cost does not depend on the other rows
         assert set(newest) <= set(items) or len(items) == 5
     assert bank.recall("Parser timeout in the worker", k=3).items
+
+
+class _HalfMiniLM:
+    """A second "model" for switching to, built on the real one (no other model is reachable
+    offline): its first 192 dimensions, renormalised. The test is about the switch, not the model."""
+
+    name = "test/minilm-first-half"
+    dim = 192
+
+    def __init__(self, *_args: object) -> None:
+        from rb_mcp.embed import FastEmbedder
+
+        self._inner = FastEmbedder()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vecs = self._inner.embed(texts)[:, : self.dim]
+        return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+
+def test_reembed_switches_every_vector_to_the_new_model(bank: Bank, monkeypatch):
+    from rb_mcp import admin
+
+    for n, topic in enumerate(["unicode filenames", "daylight saving time", "gzip streams"]):
+        bank.record(
+            task=f"Parser crashes on {topic}",
+            summary="s",
+            outcome="success",
+            items=[good_item(n, title=f"Test the parser on {topic} first")],
+        )
+    items = bank.store.one("select count(*) from items where status = 'active'")[0]
+    monkeypatch.setattr(admin, "FastEmbedder", _HalfMiniLM)
+    counts = admin.reembed(bank, _HalfMiniLM.name)
+    assert counts == {"items": bank.store.one("select count(*) from items")[0], "tasks": 3}
+    assert bank.store.vector_model() == (_HalfMiniLM.name, 192)
+    dims = {
+        len(r[0]) // 4 for r in bank.store.query("select embedding from items where embedding is not null")
+    }
+    assert dims == {192}
+    assert bank.store.consistency_problems() == []
+    hits = bank.recall("the parser crashes on daylight saving time", k=3).items
+    assert hits and "daylight saving" in hits[0].title
+    assert bank.store.one("select count(*) from items where status = 'active'")[0] == items
