@@ -138,7 +138,9 @@ def run(labels: list[str], cache: Path, n_queries: int, seconds: float) -> dict[
     corpus = latency.embed_corpus(cache, embedder)
     queries = latency.queries_for(n_queries)
     base, server = start_server(cache)
-    out: dict[str, Any] = {"clients": CLIENTS, "sizes": {}, "machine": machine_info()}
+    empty = Store.open(cache / "empty.sqlite3")  # the SQLite (and sqlite-vec) the banks really use
+    out: dict[str, Any] = {"clients": CLIENTS, "sizes": {}, "machine": machine_info(empty)}
+    empty.close()
     try:
         for label in labels:
             sqlite_bank = latency.build_bank(cache, latency.SIZES[label], corpus)
