@@ -41,7 +41,7 @@ from rb_mcp.pgsql import (
 from rb_mcp.pgsql import (
     driver as _driver,
 )
-from rb_mcp.store import GLOBAL, is_url
+from rb_mcp.store import GLOBAL, check_model, is_url
 
 log = logging.getLogger("rb_mcp.pgstore")
 
@@ -269,11 +269,7 @@ class PgStore:
 
     def ensure_vectors(self, model: str, dim: int) -> None:
         current, _ = self.vector_model()
-        if current is not None and current != model:
-            raise StoreError(
-                f"the bank's vectors come from model {current!r}, not {model!r}; run `rb-mcp reembed --model "
-                f"{model}` to switch, or unset RB_MCP_MODEL"
-            )
+        check_model(current, model)
         if current is None or self._vec_dim is None:
             with self.transaction() as db:
                 db.execute("select pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))

@@ -44,6 +44,15 @@ def is_url(target: Any) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
+def check_model(current: str | None, model: str) -> None:
+    """A bank never mixes two embedding models: `current` made its vectors, `model` is asked for."""
+    if current is not None and current != model:
+        raise StoreError(
+            f"the bank's vectors come from model {current!r}, not {model!r}; run `rb-mcp reembed --model "
+            f"{model}` to switch, or unset RB_MCP_MODEL"
+        )
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -338,11 +347,7 @@ class Store:
     def ensure_vectors(self, model: str, dim: int) -> None:
         """Bind the bank to an embedding model on first use; a bank never mixes two models."""
         current, _ = self.vector_model()
-        if current is not None and current != model:
-            raise StoreError(
-                f"the bank's vectors come from model {current!r}, not {model!r}; run `rb-mcp reembed --model "
-                f"{model}` to switch, or unset RB_MCP_MODEL"
-            )
+        check_model(current, model)
         if current is None:
             with self.transaction() as db:
                 self.set_meta(db, "embed_model", model)
