@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from rb_mcp.fts import query_parts
 
@@ -30,15 +30,39 @@ TTL_SECONDS = 300.0
 _CACHE_MAX = 20_000
 
 
+def choose(parts: Sequence[str], counts: Mapping[str, int], rows: int) -> tuple[list[str], bool]:
+    """The parts to search a large table with: the rarest while together they match at most `rows`
+    rows (to be OR-ed and ranked), else the two rarest (to be AND-ed, newest first)."""
+    present = sorted((p for p in parts if counts[p] > 0), key=lambda p: counts[p])
+    chosen: list[str] = []
+    used = 0
+    for part in present:
+        if counts[part] > rows or (chosen and used + counts[part] > rows):
+            break
+        chosen.append(part)
+        used += counts[part]
+    if chosen or len(present) < 2:
+        return chosen or present, True
+    return present[:2], False
+
+
 class Planner:
     """Plans the MATCH expression for one FTS table.
 
-    `count(expr, cap)` counts the rows matching expr, stopping at cap; `total()` is an upper bound
-    on the table's rows (the largest id: cheap, and a deleted row only makes it plan sooner).
+    `count(expr, cap)` counts the rows matching expr, stopping at cap; `count_many`, where given,
+    counts several at once (one round trip to a database server); `total()` is an upper bound on
+    the table's rows (the largest id: cheap, and a deleted row only makes it plan sooner).
     """
 
-    def __init__(self, count: Callable[[str, int], int], total: Callable[[], int], rows: int | None = None):
+    def __init__(
+        self,
+        count: Callable[[str, int], int],
+        total: Callable[[], int],
+        rows: int | None = None,
+        count_many: Callable[[list[str], int], list[int]] | None = None,
+    ):
         self.count = count
+        self.count_many = count_many
         self.total = total
         self.rows = rows or ROWS
         self._counts: dict[str, tuple[int, float]] = {}
@@ -60,34 +84,30 @@ class Planner:
             return "", True
         if self.total() <= self.rows:
             return " OR ".join(parts), True
-        counts = {p: self._count(p) for p in parts}
-        present = sorted((p for p in parts if counts[p] > 0), key=lambda p: counts[p])
-        chosen: list[str] = []
-        used = 0
-        for part in present:
-            if counts[part] > self.rows or (chosen and used + counts[part] > self.rows):
-                break
-            chosen.append(part)
-            used += counts[part]
-        if chosen:
-            return " OR ".join(chosen), True
-        if len(present) < 2:
-            return " OR ".join(present), True
-        return f"{present[0]} AND {present[1]}", False
+        chosen, ranked = choose(parts, self.counts(parts), self.rows)
+        return (" OR " if ranked else " AND ").join(chosen), ranked
 
-    def _count(self, part: str) -> int:
+    def counts(self, parts: Sequence[str]) -> dict[str, int]:
+        """How many rows hold each part (up to ORDER_CAP * rows): cached a few minutes, except a
+        part no row holds yet (it may be in the next item stored, and a recall right after that
+        record must find it; counting an absent word costs one lookup)."""
         now = time.monotonic()
+        out: dict[str, int] = {}
         with self._lock:
-            hit = self._counts.get(part)
-        if hit is not None and now - hit[1] <= TTL_SECONDS:
-            return hit[0]
-        n = self.count(part, ORDER_CAP * self.rows)
-        if n == 0:
-            # Not cached: a word no row holds yet may be in the next item stored, and a recall
-            # right after that record must find it. Counting an absent word costs one lookup.
-            return 0
+            for part in parts:
+                hit = self._counts.get(part)
+                if hit is not None and now - hit[1] <= TTL_SECONDS:
+                    out[part] = hit[0]
+        missing = [p for p in dict.fromkeys(parts) if p not in out]
+        if not missing:
+            return out
+        cap = ORDER_CAP * self.rows
+        fresh = self.count_many(missing, cap) if self.count_many else [self.count(p, cap) for p in missing]
         with self._lock:
-            if len(self._counts) >= _CACHE_MAX:
+            if len(self._counts) + len(missing) > _CACHE_MAX:
                 self._counts.clear()
-            self._counts[part] = (n, now)
-        return n
+            for part, n in zip(missing, fresh):
+                out[part] = n
+                if n:
+                    self._counts[part] = (n, now)
+        return out

@@ -157,8 +157,13 @@ def fts_text(text: str) -> str:
     return " ".join(_TOKEN.findall(text))
 
 
-def ts_query(text: str) -> str:
-    """A to_tsquery expression: the terms and file phrases of `fts_query`, OR-ed; '' when none."""
+def ts_atoms(text: str) -> list[str]:
+    """The terms and file phrases of `fts_query`, each a to_tsquery expression on its own."""
     pieces = [t for term in terms(text) for t in _TOKEN.findall(term)]
     phrases = [" <-> ".join(_TOKEN.findall(p)) for p in code_refs(text)]
-    return " | ".join(dict.fromkeys([p for p in pieces + phrases if p]))
+    return list(dict.fromkeys([p for p in pieces + phrases if p]))
+
+
+def ts_query(text: str) -> str:
+    """A to_tsquery expression: the terms and file phrases of `fts_query`, OR-ed; '' when none."""
+    return " | ".join(ts_atoms(text))

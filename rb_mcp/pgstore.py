@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,14 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from rb_mcp import migrations, pgmigrations
+from rb_mcp import lexical, migrations, pgmigrations
 from rb_mcp.errors import StoreError
 from rb_mcp.pgsql import (
     SERIAL_TABLES,
     PgConn,
     fts_text,
     redact_url,
-    ts_query,
+    ts_atoms,
     vector_param,
 )
 from rb_mcp.pgsql import (
@@ -88,6 +89,7 @@ class PgStore:
         self.lock = threading.RLock()  # only for callers that expect it; the pool serialises nothing
         self._local = threading.local()
         self._vec_dim: int | None = None
+        self._planners: dict[str, lexical.Planner] = {}
 
     # ---- opening ---------------------------------------------------------------------------
     @classmethod
@@ -448,46 +450,113 @@ class PgStore:
 
     def keyword(self, table: str, text: str, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
         """Full-text matches, best first, as (rowid, -rank): lower is better, as bm25 on SQLite."""
-        query = ts_query(text)
-        if not query or not partitions:
+        plan = self._keyword_plan(table, text) if partitions else None
+        if plan is None:
             return []
+        match, rank, rank_params, ranked = plan
+        weights = _ITEM_WEIGHTS if table == "item_fts" else _TASK_WEIGHTS
         if table == "item_fts":
-            sql = (
-                f"select m.rowid, -ts_rank('{_ITEM_WEIGHTS}', m.doc, q, 1) as r from (select f.rowid, f.doc "
-                "from item_fts f join items i on i.id = f.rowid, to_tsquery('english', ?) q "
-                "where f.doc @@ q and i.scope = any(?) order by f.rowid desc limit ?) m, "
-                "to_tsquery('english', ?) q order by r limit ?"
-            )
+            rows = "from item_fts f join items i on i.id = f.rowid where f.doc @@ to_tsquery('english', ?) and i.scope = any(?)"
         else:
-            sql = (
-                f"select m.rowid, -ts_rank('{_TASK_WEIGHTS}', m.doc, q, 1) as r from (select f.rowid, f.doc "
-                "from task_fts f join trajectories t on t.id = f.rowid, to_tsquery('english', ?) q "
-                f"where f.doc @@ q and coalesce(t.project, '{GLOBAL}') = any(?) order by f.rowid desc limit ?) m, "
-                "to_tsquery('english', ?) q order by r limit ?"
+            rows = (
+                "from task_fts f join trajectories t on t.id = f.rowid where f.doc @@ to_tsquery('english', ?) "
+                f"and coalesce(t.project, '{GLOBAL}') = any(?)"
             )
-        params = (query, list(partitions), MATCH_ROWS, query, k)
+        sql = (
+            f"select m.rowid, -({rank.format(doc='m.doc', weights=weights, row='m.rowid')}) as r from "
+            f"(select f.rowid, f.doc {rows} order by f.rowid desc limit ?) m order by r limit ?"
+        )
+        # Unranked rows come newest first: the k newest are all it needs to read.
+        params = (*rank_params, match, list(partitions), MATCH_ROWS if ranked else k, k)
         return [(int(i), float(r)) for i, r in self.query(sql, params)]
 
     def task_keywords(
         self, task: str, partitions: Sequence[str], limit: int, excluded: set[int]
     ) -> tuple[list[int], list[int]]:
         """Past tasks by rank over text and files, and by rank over files alone (see `Retriever`)."""
-        query = ts_query(task)
-        if not query or not partitions:
+        plan = self._keyword_plan("task_fts", task) if partitions else None
+        if plan is None:
             return [], []
+        match, rank, rank_params, ranked = plan
+        text_rank = rank.format(doc="f.doc", weights=_TASK_WEIGHTS, row="f.rowid")
+        files_rank = rank.format(doc="f.files", weights="{1, 1, 1, 1}", row="f.rowid")
         rows = self.query(
-            f"with m as materialized (select f.rowid as id, ts_rank('{_TASK_WEIGHTS}', f.doc, q, 1) as r, "
-            "f.files @@ q as fm, ts_rank(f.files, q, 1) as rf from task_fts f join trajectories t on t.id = f.rowid, "
-            f"to_tsquery('english', ?) q where f.doc @@ q and coalesce(t.project, '{GLOBAL}') = any(?) "
-            "order by f.rowid desc limit ?) "
+            f"with m as materialized (select f.rowid as id, {text_rank} as r, f.files @@ q as fm, {files_rank} as rf "
+            "from task_fts f join trajectories t on t.id = f.rowid, to_tsquery('english', ?) q "
+            f"where f.doc @@ q and coalesce(t.project, '{GLOBAL}') = any(?) order by f.rowid desc limit ?) "
             "select * from (select id, 0, r from m order by r desc limit ?) a "
             "union all select * from (select id, 1, rf from m where fm order by rf desc limit ?) b",
-            (query, list(partitions), MATCH_ROWS, limit, limit),
+            (
+                *rank_params,
+                *rank_params,
+                match,
+                list(partitions),
+                MATCH_ROWS if ranked else limit,
+                limit,
+                limit,
+            ),
         )
-        ranked = sorted(rows, key=lambda row: -row[2])
-        by_text = [int(i) for i, files_only, _ in ranked if not files_only and i not in excluded]
-        by_files = [int(i) for i, files_only, _ in ranked if files_only and i not in excluded]
+        ordered = sorted(rows, key=lambda row: -row[2])
+        by_text = [int(i) for i, files_only, _ in ordered if not files_only and i not in excluded]
+        by_files = [int(i) for i, files_only, _ in ordered if files_only and i not in excluded]
         return by_text, by_files
+
+    def _keyword_plan(self, table: str, text: str) -> tuple[str, str, list[Any], bool] | None:
+        """(tsquery to match, rank SQL with {doc}, {weights} and {row} to fill, its parameters,
+        whether that is a rank or newest first); None when nothing can match.
+
+        ts_rank knows nothing of how common a word is, so each word is ranked on its own and
+        weighted by its inverse document frequency, as BM25 does (recall quality on SWE-bench
+        Lite: hit@5 0.713 with one ts_rank over all words). The words are counted and chosen as on
+        SQLite (`rb_mcp.lexical`): past 1,000 rows only the rarest are searched, and when every
+        word is common, rows holding the two rarest come newest first.
+        """
+        atoms = ts_atoms(text)
+        if not atoms:
+            return None
+        planner = self._planner(table)
+        counts = planner.counts(atoms)
+        total = planner.total()
+        if total <= planner.rows:
+            chosen, ranked = [a for a in atoms if counts[a]], True
+        else:
+            chosen, ranked = lexical.choose(atoms, counts, planner.rows)
+        if not chosen:
+            return None
+        if not ranked:
+            return " & ".join(f"({a})" for a in chosen), "{row}::float8", [], False
+        terms = [
+            (atom, math.log(1.0 + (max(total, n) - n + 0.5) / (n + 0.5)))
+            for atom in chosen
+            if (n := counts[atom])
+        ]
+        rank = " + ".join(["ts_rank('{weights}', {doc}, to_tsquery('english', ?), 1) * ?"] * len(terms))
+        return " | ".join(f"({a})" for a in chosen), f"({rank})", [v for term in terms for v in term], True
+
+    def _planner(self, table: str) -> lexical.Planner:
+        with self.lock:
+            planner = self._planners.get(table)
+            if planner is None:
+                rows_of = "items" if table == "item_fts" else "trajectories"
+
+                def count_many(atoms: list[str], cap: int) -> list[int]:
+                    sub = (
+                        f"(select count(*) from (select 1 from {table} where doc @@ to_tsquery('english', ?) "
+                        "limit ?) s)"
+                    )
+                    row = self.one(
+                        "select " + ", ".join([sub] * len(atoms)), [v for a in atoms for v in (a, cap)]
+                    )
+                    return [int(n) for n in row]
+
+                def total() -> int:
+                    return int(self.one(f"select coalesce(max(id), 0) from {rows_of}")[0])
+
+                planner = lexical.Planner(
+                    lambda a, cap: count_many([a], cap)[0], total, count_many=count_many
+                )
+                self._planners[table] = planner
+            return planner
 
     # ---- consistency -----------------------------------------------------------------------
     def consistency_problems(self) -> list[str]:

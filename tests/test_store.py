@@ -283,3 +283,28 @@ def test_reembed_switches_every_vector_to_the_new_model(bank: Bank, monkeypatch)
     hits = bank.recall("the parser crashes on daylight saving time", k=3).items
     assert hits and "daylight saving" in hits[0].title
     assert bank.store.one("select count(*) from items where status = 'active'")[0] == items
+
+
+def test_keyword_search_weighs_a_rare_word_above_a_common_one(bank: Bank):
+    """BM25 on SQLite, ts_rank per word weighted by inverse document frequency on PostgreSQL."""
+    bank.config = dataclasses.replace(bank.config, dedupe_threshold=1.0)
+    common = ["unicode filenames", "daylight saving", "gzip streams", "socket reuse", "cron syntax"]
+    for n, topic in enumerate(common):
+        bank.record(
+            task=f"Parser parser bug with {topic}",
+            summary="s",
+            outcome="success",
+            items=[
+                good_item(n, title=f"Parser parser parser: {topic}", description=f"The parser and {topic}.")
+            ],
+        )
+    rare = bank.record(
+        task="Worker hangs",
+        summary="s",
+        outcome="success",
+        items=[
+            good_item(9, title="Deadlock in the worker pool", description="Two locks taken in two orders.")
+        ],
+    )
+    found = [i for i, _ in bank.store.keyword("item_fts", "parser deadlock", ["global"], 6)]
+    assert found[0] == rare.stored[0].id
