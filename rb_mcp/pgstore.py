@@ -453,7 +453,7 @@ class PgStore:
         plan = self._keyword_plan(table, text) if partitions else None
         if plan is None:
             return []
-        match, rank, rank_params, ranked = plan
+        match, rank, rank_params = plan
         weights = _ITEM_WEIGHTS if table == "item_fts" else _TASK_WEIGHTS
         if table == "item_fts":
             rows = "from item_fts f join items i on i.id = f.rowid where f.doc @@ to_tsquery('english', ?) and i.scope = any(?)"
@@ -463,11 +463,10 @@ class PgStore:
                 f"and coalesce(t.project, '{GLOBAL}') = any(?)"
             )
         sql = (
-            f"select m.rowid, -({rank.format(doc='m.doc', weights=weights, row='m.rowid')}) as r from "
+            f"select m.rowid, -({rank.format(doc='m.doc', weights=weights)}) as r from "
             f"(select f.rowid, f.doc {rows} order by f.rowid desc limit ?) m order by r limit ?"
         )
-        # Unranked rows come newest first: the k newest are all it needs to read.
-        params = (*rank_params, match, list(partitions), MATCH_ROWS if ranked else k, k)
+        params = (*rank_params, match, list(partitions), MATCH_ROWS, k)
         return [(int(i), float(r)) for i, r in self.query(sql, params)]
 
     def task_keywords(
@@ -477,9 +476,9 @@ class PgStore:
         plan = self._keyword_plan("task_fts", task) if partitions else None
         if plan is None:
             return [], []
-        match, rank, rank_params, ranked = plan
-        text_rank = rank.format(doc="f.doc", weights=_TASK_WEIGHTS, row="f.rowid")
-        files_rank = rank.format(doc="f.files", weights="{1, 1, 1, 1}", row="f.rowid")
+        match, rank, rank_params = plan
+        text_rank = rank.format(doc="f.doc", weights=_TASK_WEIGHTS)
+        files_rank = rank.format(doc="f.files", weights="{1, 1, 1, 1}")
         rows = self.query(
             f"with m as materialized (select f.rowid as id, {text_rank} as r, f.files @@ q as fm, {files_rank} as rf "
             "from task_fts f join trajectories t on t.id = f.rowid, to_tsquery('english', ?) q "
@@ -491,7 +490,7 @@ class PgStore:
                 *rank_params,
                 match,
                 list(partitions),
-                MATCH_ROWS if ranked else limit,
+                MATCH_ROWS,
                 limit,
                 limit,
             ),
@@ -501,15 +500,15 @@ class PgStore:
         by_files = [int(i) for i, files_only, _ in ordered if files_only and i not in excluded]
         return by_text, by_files
 
-    def _keyword_plan(self, table: str, text: str) -> tuple[str, str, list[Any], bool] | None:
-        """(tsquery to match, rank SQL with {doc}, {weights} and {row} to fill, its parameters,
-        whether that is a rank or newest first); None when nothing can match.
+    def _keyword_plan(self, table: str, text: str) -> tuple[str, str, list[Any]] | None:
+        """(tsquery to match, rank SQL with {doc} and {weights} to fill, its parameters); None when
+        there is nothing to search.
 
         ts_rank knows nothing of how common a word is, so each word is ranked on its own and
         weighted by its inverse document frequency, as BM25 does (recall quality on SWE-bench
         Lite: hit@5 0.713 with one ts_rank over all words). The words are counted and chosen as on
-        SQLite (`rb_mcp.lexical`): past 1,000 rows only the rarest are searched, and when every
-        word is common, rows holding the two rarest come newest first.
+        SQLite (`rb_mcp.lexical`): past 1,000 rows only the rarest are searched; when every word
+        is common there is no keyword search (see below).
         """
         atoms = ts_atoms(text)
         if not atoms:
@@ -521,17 +520,19 @@ class PgStore:
             chosen, ranked = [a for a in atoms if counts[a]], True
         else:
             chosen, ranked = lexical.choose(atoms, counts, planner.rows)
-        if not chosen:
+        if not chosen or not ranked:
+            # Every word is common: the rows holding the two rarest would cost PostgreSQL a walk
+            # over tens of thousands of rows (its primary key backwards, 4-36 ms at 1M items, and
+            # 16 clients at once saturate it), for a ranking that tells little. The vectors
+            # carry such a query; SQLite, whose postings are in row order, still lists the newest.
             return None
-        if not ranked:
-            return " & ".join(f"({a})" for a in chosen), "{row}::float8", [], False
         terms = [
             (atom, math.log(1.0 + (max(total, n) - n + 0.5) / (n + 0.5)))
             for atom in chosen
             if (n := counts[atom])
         ]
         rank = " + ".join(["ts_rank('{weights}', {doc}, to_tsquery('english', ?), 1) * ?"] * len(terms))
-        return " | ".join(f"({a})" for a in chosen), f"({rank})", [v for term in terms for v in term], True
+        return " | ".join(f"({a})" for a in chosen), f"({rank})", [v for term in terms for v in term]
 
     def _planner(self, table: str) -> lexical.Planner:
         with self.lock:
