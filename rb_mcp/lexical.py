@@ -60,11 +60,14 @@ class Planner:
         total: Callable[[], int],
         rows: int | None = None,
         count_many: Callable[[list[str], int], list[int]] | None = None,
+        cap: int | None = None,
     ):
         self.count = count
         self.count_many = count_many
         self.total = total
         self.rows = rows or ROWS
+        # Counting stops here; beyond `rows` a count only tells common words apart.
+        self.cap = cap or ORDER_CAP * self.rows
         self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
@@ -88,7 +91,7 @@ class Planner:
         return (" OR " if ranked else " AND ").join(chosen), ranked
 
     def counts(self, parts: Sequence[str]) -> dict[str, int]:
-        """How many rows hold each part (up to ORDER_CAP * rows): cached a few minutes, except a
+        """How many rows hold each part (up to `cap`): cached a few minutes, except a
         part no row holds yet (it may be in the next item stored, and a recall right after that
         record must find it; counting an absent word costs one lookup)."""
         now = time.monotonic()
@@ -101,7 +104,7 @@ class Planner:
         missing = [p for p in dict.fromkeys(parts) if p not in out]
         if not missing:
             return out
-        cap = ORDER_CAP * self.rows
+        cap = self.cap
         fresh = self.count_many(missing, cap) if self.count_many else [self.count(p, cap) for p in missing]
         with self._lock:
             if len(self._counts) + len(missing) > _CACHE_MAX:

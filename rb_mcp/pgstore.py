@@ -553,8 +553,13 @@ class PgStore:
                 def total() -> int:
                     return int(self.one(f"select coalesce(max(id), 0) from {rows_of}")[0])
 
+                # Counts only up to the row budget: a GIN count reads the word's whole posting
+                # list, and beyond the budget a word is not searched (and no AND is planned here).
                 planner = lexical.Planner(
-                    lambda a, cap: count_many([a], cap)[0], total, count_many=count_many
+                    lambda a, cap: count_many([a], cap)[0],
+                    total,
+                    count_many=count_many,
+                    cap=lexical.ROWS + 1,
                 )
                 self._planners[table] = planner
             return planner
