@@ -49,21 +49,19 @@ def choose(parts: Sequence[str], counts: Mapping[str, int], rows: int) -> tuple[
 class Planner:
     """Plans the MATCH expression for one FTS table.
 
-    `count(expr, cap)` counts the rows matching expr, stopping at cap; `count_many`, where given,
-    counts several at once (one round trip to a database server); `total()` is an upper bound on
-    the table's rows (the largest id: cheap, and a deleted row only makes it plan sooner).
+    `count(exprs, cap)` counts the rows matching each expression, stopping at cap (one call for
+    all of them: one round trip to a database server); `total()` is an upper bound on the table's
+    rows (the largest id: cheap, and a deleted row only makes it plan sooner).
     """
 
     def __init__(
         self,
-        count: Callable[[str, int], int],
+        count: Callable[[list[str], int], list[int]],
         total: Callable[[], int],
         rows: int | None = None,
-        count_many: Callable[[list[str], int], list[int]] | None = None,
         cap: int | None = None,
     ):
         self.count = count
-        self.count_many = count_many
         self.total = total
         self.rows = rows or ROWS
         # Counting stops here; beyond `rows` a count only tells common words apart.
@@ -104,8 +102,7 @@ class Planner:
         missing = [p for p in dict.fromkeys(parts) if p not in out]
         if not missing:
             return out
-        cap = self.cap
-        fresh = self.count_many(missing, cap) if self.count_many else [self.count(p, cap) for p in missing]
+        fresh = self.count(missing, self.cap)
         with self._lock:
             if len(self._counts) + len(missing) > _CACHE_MAX:
                 self._counts.clear()

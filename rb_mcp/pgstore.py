@@ -52,9 +52,6 @@ _SCHEMA_LOCK = 0x72626D6370  # "rbmcp"
 # ts_rank weights {D, C, B, A}: content 1, description/tags/files 2, title 3, as bm25 on SQLite.
 _ITEM_WEIGHTS = "{0.333, 0.5, 0.667, 1.0}"
 _TASK_WEIGHTS = "{0.5, 0.5, 0.5, 1.0}"  # task text 1 (D), files 2 (A)
-# At most this many matches (the newest) are ranked per keyword search: ts_rank reads every
-# matching row, and a common word matches most of a large bank.
-MATCH_ROWS = 1000
 VEC_TABLES = {
     "item_vec": ("item_id", "scope"),
     "task_vec": ("trajectory_id", "project"),
@@ -466,7 +463,7 @@ class PgStore:
             f"select m.rowid, -({rank.format(doc='m.doc', weights=weights)}) as r from "
             f"(select f.rowid, f.doc {rows} order by f.rowid desc limit ?) m order by r limit ?"
         )
-        params = (*rank_params, match, list(partitions), MATCH_ROWS, k)
+        params = (*rank_params, match, list(partitions), lexical.ROWS, k)
         return [(int(i), float(r)) for i, r in self.query(sql, params)]
 
     def task_keywords(
@@ -490,7 +487,7 @@ class PgStore:
                 *rank_params,
                 match,
                 list(partitions),
-                MATCH_ROWS,
+                lexical.ROWS,
                 limit,
                 limit,
             ),
@@ -526,10 +523,9 @@ class PgStore:
             # 16 clients at once saturate it), for a ranking that tells little. The vectors
             # carry such a query; SQLite, whose postings are in row order, still lists the newest.
             return None
+        # Every chosen word is in at least one row (choose() and the filter above drop the rest).
         terms = [
-            (atom, math.log(1.0 + (max(total, n) - n + 0.5) / (n + 0.5)))
-            for atom in chosen
-            if (n := counts[atom])
+            (a, math.log(1.0 + (max(total, counts[a]) - counts[a] + 0.5) / (counts[a] + 0.5))) for a in chosen
         ]
         rank = " + ".join(["ts_rank('{weights}', {doc}, to_tsquery('english', ?), 1) * ?"] * len(terms))
         return " | ".join(f"({a})" for a in chosen), f"({rank})", [v for term in terms for v in term]
@@ -540,7 +536,7 @@ class PgStore:
             if planner is None:
                 rows_of = "items" if table == "item_fts" else "trajectories"
 
-                def count_many(atoms: list[str], cap: int) -> list[int]:
+                def count(atoms: list[str], cap: int) -> list[int]:
                     sub = (
                         f"(select count(*) from (select 1 from {table} where doc @@ to_tsquery('english', ?) "
                         "limit ?) s)"
@@ -555,12 +551,7 @@ class PgStore:
 
                 # Counts only up to the row budget: a GIN count reads the word's whole posting
                 # list, and beyond the budget a word is not searched (and no AND is planned here).
-                planner = lexical.Planner(
-                    lambda a, cap: count_many([a], cap)[0],
-                    total,
-                    count_many=count_many,
-                    cap=lexical.ROWS + 1,
-                )
+                planner = lexical.Planner(count, total, cap=lexical.ROWS + 1)
                 self._planners[table] = planner
             return planner
 

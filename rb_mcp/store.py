@@ -471,9 +471,9 @@ class Store:
         planner = self._planners.get(table)
         if planner is None:
 
-            def count(expr: str, cap: int) -> int:
+            def count(exprs: list[str], cap: int) -> list[int]:
                 sql = f"select count(*) from (select rowid from {table} where {table} match ? limit ?)"
-                return int(self.one(sql, (expr, cap))[0])
+                return [int(self.one(sql, (expr, cap))[0]) for expr in exprs]
 
             def total() -> int:
                 return int(self.one(f"select coalesce(max(id), 0) from {self._ROWS_OF[table]}")[0])

@@ -21,11 +21,11 @@ def _fts_table(rows: list[str]) -> sqlite3.Connection:
 
 
 def _planner(db: sqlite3.Connection, counted: list[str] | None = None) -> lexical.Planner:
-    def count(expr: str, cap: int) -> int:
+    def count(exprs: list[str], cap: int) -> list[int]:
         if counted is not None:
-            counted.append(expr)
+            counted.extend(exprs)
         sql = "select count(*) from (select rowid from t where t match ? limit ?)"
-        return db.execute(sql, (expr, cap)).fetchone()[0]
+        return [db.execute(sql, (expr, cap)).fetchone()[0] for expr in exprs]
 
     def total() -> int:
         return db.execute("select coalesce(max(rowid), 0) from t").fetchone()[0]
