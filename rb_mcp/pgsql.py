@@ -162,8 +162,3 @@ def ts_atoms(text: str) -> list[str]:
     pieces = [t for term in terms(text) for t in _TOKEN.findall(term)]
     phrases = [" <-> ".join(_TOKEN.findall(p)) for p in code_refs(text)]
     return list(dict.fromkeys([p for p in pieces + phrases if p]))
-
-
-def ts_query(text: str) -> str:
-    """A to_tsquery expression: the terms and file phrases of `fts_query`, OR-ed; '' when none."""
-    return " | ".join(ts_atoms(text))

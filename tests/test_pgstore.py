@@ -9,7 +9,7 @@ import pytest
 
 from rb_mcp import pgmigrations
 from rb_mcp.errors import InputError, StoreError
-from rb_mcp.pgsql import translate, ts_query
+from rb_mcp.pgsql import translate, ts_atoms
 from rb_mcp.pgstore import hnsw_build_mb
 from rb_mcp.store import Store, now
 
@@ -39,11 +39,11 @@ def test_hnsw_build_memory_fits_the_graph_within_the_configured_bound(monkeypatc
         hnsw_build_mb(1_000_000, 384)
 
 
-def test_ts_query_is_an_or_of_safe_lexemes_and_file_phrases():
-    query = ts_query("Fix 'x' AND (y) | !z in django/core/validators.py")
-    assert "validators <-> py" in query and " | " in query
-    assert not set(query) & set("'()!&:*")
-    assert ts_query("the of and") == ""
+def test_ts_atoms_are_safe_lexemes_and_file_phrases():
+    atoms = ts_atoms("Fix 'x' AND (y) | !z in django/core/validators.py")
+    assert "validators <-> py" in atoms and len(atoms) > 1
+    assert not set("".join(atoms)) & set("'()!&|:*")
+    assert ts_atoms("the of and") == []
 
 
 def test_small_scope_in_a_large_bank_is_searched_completely(pg_url):
