@@ -207,6 +207,11 @@ def test_consistency_check_finds_a_missing_index_row(bank: Bank):
     assert any(p.startswith("items without FTS row") for p in bank.store.consistency_problems())
 
 
+def _lesson(bank: Bank, n: int, task: str, **item: str):
+    """Record a successful task with one agent-written item (good_item n, with these fields)."""
+    return bank.record(task=task, summary="s", outcome="success", items=[good_item(n, **item)])
+
+
 def test_keyword_search_when_every_word_is_common(bank: Bank, monkeypatch):
     """Past the planner's row budget with only common words: rows holding the two rarest, newest first."""
     from rb_mcp import lexical
@@ -215,18 +220,13 @@ def test_keyword_search_when_every_word_is_common(bank: Bank, monkeypatch):
               "symlink loops", "float rounding", "cron syntax"]  # fmt: skip
     bank.config = dataclasses.replace(bank.config, dedupe_threshold=1.0)  # eight rows, not one merged
     for n, topic in enumerate(topics):
-        bank.record(
-            task=f"Parser timeout in the worker with {topic}",
-            summary="s",
-            outcome="success",
-            items=[
-                good_item(
-                    n,
-                    title=f"Parser timeout in the worker: check {topic} first",
-                    description=f"A worker parser timing out on {topic} hides a different root cause.",
-                    content=f"Reproduce with {topic} alone, log the parser state at the timeout, then bisect.",
-                )
-            ],
+        _lesson(
+            bank,
+            n,
+            f"Parser timeout in the worker with {topic}",
+            title=f"Parser timeout in the worker: check {topic} first",
+            description=f"A worker parser timing out on {topic} hides a different root cause.",
+            content=f"Reproduce with {topic} alone, log the parser state at the timeout, then bisect.",
         )
     assert bank.store.one("select count(*) from items")[0] == len(topics)
     monkeypatch.setattr(lexical, "ROWS", 3)  # 8 rows per word is "common" now
@@ -267,12 +267,7 @@ def test_reembed_switches_every_vector_to_the_new_model(bank: Bank, monkeypatch)
     from rb_mcp import admin
 
     for n, topic in enumerate(["unicode filenames", "daylight saving time", "gzip streams"]):
-        bank.record(
-            task=f"Parser crashes on {topic}",
-            summary="s",
-            outcome="success",
-            items=[good_item(n, title=f"Test the parser on {topic} first")],
-        )
+        _lesson(bank, n, f"Parser crashes on {topic}", title=f"Test the parser on {topic} first")
     items = bank.store.one("select count(*) from items where status = 'active'")[0]
     monkeypatch.setattr(admin, "FastEmbedder", _HalfMiniLM)
     counts = admin.reembed(bank, _HalfMiniLM.name)
@@ -293,21 +288,19 @@ def test_keyword_search_weighs_a_rare_word_above_a_common_one(bank: Bank):
     bank.config = dataclasses.replace(bank.config, dedupe_threshold=1.0)
     common = ["unicode filenames", "daylight saving", "gzip streams", "socket reuse", "cron syntax"]
     for n, topic in enumerate(common):
-        bank.record(
-            task=f"Parser parser bug with {topic}",
-            summary="s",
-            outcome="success",
-            items=[
-                good_item(n, title=f"Parser parser parser: {topic}", description=f"The parser and {topic}.")
-            ],
+        _lesson(
+            bank,
+            n,
+            f"Parser parser bug with {topic}",
+            title=f"Parser parser parser: {topic}",
+            description=f"The parser and {topic}.",
         )
-    rare = bank.record(
-        task="Worker hangs",
-        summary="s",
-        outcome="success",
-        items=[
-            good_item(9, title="Deadlock in the worker pool", description="Two locks taken in two orders.")
-        ],
+    rare = _lesson(
+        bank,
+        9,
+        "Worker hangs",
+        title="Deadlock in the worker pool",
+        description="Two locks taken in two orders.",
     )
     found = [i for i, _ in bank.store.keyword("item_fts", "parser deadlock", ["global"], 6)]
     assert found[0] == rare.stored[0].id
