@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, print_machine, print_table, write_json  # noqa: E402
 
 from rb_mcp.embed import FastEmbedder  # noqa: E402
-from rb_mcp.items import item_text  # noqa: E402
+from rb_mcp.loop.items import item_text  # noqa: E402
 
 DEFAULT_PAIRS = Path(__file__).parent / "data" / "item_pairs.jsonl"
 LABELS = ("duplicate", "related", "unrelated")

@@ -43,10 +43,11 @@ from _common import machine_info, print_table, write_json  # noqa: E402
 from _common import percentiles as _percentiles  # noqa: E402
 
 from rb_mcp import embed  # noqa: E402
-from rb_mcp.bank import Bank  # noqa: E402
+from rb_mcp.clock import now  # noqa: E402
 from rb_mcp.config import DEFAULT_MODEL, Config  # noqa: E402
+from rb_mcp.loop.bank import Bank  # noqa: E402
 from rb_mcp.project import resolve  # noqa: E402
-from rb_mcp.store import GLOBAL, Store, now  # noqa: E402
+from rb_mcp.store import GLOBAL, Store, open_store  # noqa: E402
 
 VERSION = "1"  # bump when the generated banks change, so cached ones are rebuilt
 SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000, "1m": 1_000_000}
@@ -201,7 +202,7 @@ def build_bank(cache: Path, n_items: int, corpus: dict[str, Any]) -> Path:
     scopes = [resolve(PROJECT, None)] * 6 + [None] * 2 + [resolve(p, None) for p in OTHERS[:2]]
     n_tasks = -(-n_items // 3)
     fake_items, fake_tasks = Synthetic(corpus["item_vecs"], 1), Synthetic(corpus["task_vecs"], 2)
-    store = Store.open(path)
+    store = open_store(path)
     store.ensure_vectors(DEFAULT_MODEL, corpus["item_vecs"].shape[1])
     stamp = now()
     for start in range(0, n_tasks, 2000):
@@ -342,7 +343,7 @@ def measure_in_process(
     qvec = embedder.embed([queries[0]])[0]
     for _ in range(3):
         start = time.perf_counter()
-        store = Store.open(work)
+        store = open_store(work)
         opened = time.perf_counter()
         store.knn("item_vec", qvec, [GLOBAL], 10)
         opens.append(ms(opened - start))
@@ -885,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.build_only:
         return 0
     queries = queries_for(args.queries)
-    empty = Store.open(cache / "empty.sqlite3")
+    empty = open_store(cache / "empty.sqlite3")
     info = machine_info(empty) | {"ram_gb": ram_gb(), "numpy": np.__version__}
     empty.close()
     info["sqlite_vec"] = info.get("sqlite_vec") or "absent"

@@ -26,10 +26,10 @@ import latency  # noqa: E402
 from _common import machine_info, print_machine, print_table, write_json  # noqa: E402
 
 from rb_mcp import embed  # noqa: E402
-from rb_mcp.bank import Bank  # noqa: E402
 from rb_mcp.config import Config  # noqa: E402
-from rb_mcp.copybank import copy_bank  # noqa: E402
-from rb_mcp.store import Store  # noqa: E402
+from rb_mcp.loop.bank import Bank  # noqa: E402
+from rb_mcp.store import open_store  # noqa: E402
+from rb_mcp.store.copy import copy_bank  # noqa: E402
 
 CLIENTS = 16
 
@@ -60,7 +60,7 @@ def pg_bank(base: str, label: str, sqlite_bank: Path) -> tuple[str, float]:
             conn.execute(f"drop database {name} with (force)")
         conn.execute(f"create database {name}")
     started = time.perf_counter()
-    src, dst = Store.open(sqlite_bank), Store.open(url)
+    src, dst = open_store(sqlite_bank), open_store(url)
     try:
         copy_bank(src, dst)
         with dst.transaction() as db:
@@ -138,7 +138,7 @@ def run(labels: list[str], cache: Path, n_queries: int, seconds: float) -> dict[
     corpus = latency.embed_corpus(cache, embedder)
     queries = latency.queries_for(n_queries)
     base, server = start_server(cache)
-    empty = Store.open(cache / "empty.sqlite3")  # the SQLite (and sqlite-vec) the banks really use
+    empty = open_store(cache / "empty.sqlite3")  # the SQLite (and sqlite-vec) the banks really use
     out: dict[str, Any] = {"clients": CLIENTS, "sizes": {}, "machine": machine_info(empty)}
     empty.close()
     try:
@@ -148,7 +148,7 @@ def run(labels: list[str], cache: Path, n_queries: int, seconds: float) -> dict[
             url, built = pg_bank(base, label, sqlite_bank)
             work = latency.fresh_copy(sqlite_bank, cache / "work.sqlite3")
             entry: dict[str, Any] = {"pg_copy_s": round(built, 1)}
-            pg = Store.open(url)
+            pg = open_store(url)
             entry["postgres_server"] = pg.server_info()
             pg.close()
             for name, target in (("sqlite", work), ("postgres", url)):

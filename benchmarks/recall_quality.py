@@ -45,10 +45,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine_info, percentiles, print_machine, print_table, stopwatch, write_json  # noqa: E402
 
-from rb_mcp.bank import Bank  # noqa: E402
 from rb_mcp.config import Config  # noqa: E402
 from rb_mcp.embed import Embedder, FastEmbedder  # noqa: E402
-from rb_mcp.recall import rrf  # noqa: E402
+from rb_mcp.loop.bank import Bank  # noqa: E402
+from rb_mcp.loop.recall import rrf  # noqa: E402
 from rb_mcp.store import GLOBAL  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -458,7 +458,9 @@ def _main(args: argparse.Namespace, out: str, embedder_factory: Callable[[], Emb
     run = run_protocol(tasks, embedder)
     print_machine(run.machine)
     print(f"tasks: {args.tasks} ({len(tasks)} tasks, {len({t.repo for t in tasks})} repos)")
-    print(f"bank: {'PostgreSQL (keyword ranking: ts_rank)' if POSTGRES else 'SQLite (keyword ranking: FTS5 BM25)'}")
+    print(
+        f"bank: {'PostgreSQL (keyword ranking: ts_rank)' if POSTGRES else 'SQLite (keyword ranking: FTS5 BM25)'}"
+    )
     summary = summarize(run)
     print_report(summary)
     splits: dict[str, Any] = {}

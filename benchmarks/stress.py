@@ -387,7 +387,7 @@ async def cli_export(run: Run, who: str) -> None:
     if code != 0:
         run.error(who, "export", err)
         return
-    from rb_mcp.transfer import check_lines
+    from rb_mcp.loop.transfer import check_lines
 
     try:
         with target.open(encoding="utf-8") as fh:
@@ -403,10 +403,10 @@ CLI_OPS = {"record": cli_record, "recall": cli_recall, "forget": cli_forget, "ba
 
 
 def check_copy(path: Path) -> str | None:
-    from rb_mcp.store import Store
+    from rb_mcp.store import open_store
 
     try:
-        store = Store.open(path)
+        store = open_store(path)
         try:
             integrity = store.integrity()
             problems = store.consistency_problems()
@@ -423,10 +423,10 @@ def check_live(path: Path, copy: Path) -> str | None:
     """integrity_check on the live bank (one read transaction), then the consistency check on an
     online backup of it: the check reads several tables and the vector index, and on the live bank
     other servers' writes would land between those reads."""
-    from rb_mcp.store import Store
+    from rb_mcp.store import open_store
 
     try:
-        store = Store.open(path)
+        store = open_store(path)
         try:
             integrity = store.integrity()
             store.backup(copy)
@@ -442,10 +442,10 @@ def check_live(path: Path, copy: Path) -> str | None:
 # ---- verification --------------------------------------------------------------------------
 def verify(run: Run) -> None:
     """Every acknowledged write is in the bank once; every forgotten item is gone everywhere."""
-    from rb_mcp.store import Store
+    from rb_mcp.store import open_store
 
     rep = run.report
-    store = Store.open(run.bank)
+    store = open_store(run.bank)
     try:
         rep.integrity = store.integrity()
         rep.consistency = store.consistency_problems()
@@ -572,9 +572,9 @@ def main(argv: list[str] | None = None) -> int:
                     inflight=args.inflight, fuzz=args.fuzz, seed=args.seed)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="rb-stress-bank-") as tmp:
         bank = args.bank or Path(tmp) / "bank.sqlite3"
-        from rb_mcp.store import Store
+        from rb_mcp.store import open_store
 
-        scratch = Store.open(":memory:")  # the SQLite and sqlite-vec the bank really uses
+        scratch = open_store(":memory:")  # the SQLite and sqlite-vec the bank really uses
         info = machine_info(scratch)
         scratch.close()
         print_machine(info)

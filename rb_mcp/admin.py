@@ -7,13 +7,14 @@ import platform
 import sys
 from typing import Any
 
-from rb_mcp import __version__, migrations
-from rb_mcp.bank import Bank
+from rb_mcp import __version__
 from rb_mcp.embed import FastEmbedder, check_default_model
 from rb_mcp.errors import StoreError
+from rb_mcp.loop.bank import Bank
 from rb_mcp.models import Stats
-from rb_mcp.store import Store, driver_info, to_blob
+from rb_mcp.store import Store, migrations, open_store, to_blob
 from rb_mcp.store import is_url as _is_url
+from rb_mcp.store.sqlite import driver_info
 
 
 def stats(bank: Bank) -> Stats:
@@ -56,10 +57,10 @@ def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, s
     if _is_url(config.bank):
         return _pg_doctor(config, checks, load_model)
     try:
-        store = Store.open(config.bank)
+        store = open_store(config.bank)
     except Exception as exc:
         checks.append(("bank", "fail", f"{config.bank}: {exc}"))
-        scratch = Store.open(":memory:")  # still say whether sqlite-vec and FTS5 work here
+        scratch = open_store(":memory:")  # still say whether sqlite-vec and FTS5 work here
         checks += _engine_checks(scratch)
         scratch.close()
     else:
@@ -96,17 +97,17 @@ def _model_checks(config: Any, checks: list[tuple[str, str, str]], load_model: b
 
 def _pg_doctor(config: Any, checks: list[tuple[str, str, str]], load_model: bool) -> tuple[list, bool]:
     """The team bank: PostgreSQL server and pgvector versions, schema, model binding, consistency."""
-    from rb_mcp.pgsql import redact_url
+    from rb_mcp.store.pgsql import redact_url
 
     try:
-        store = Store.open(config.bank)
+        store = open_store(config.bank)
     except Exception as exc:
         checks.append(("bank", "fail", f"{redact_url(str(config.bank))}: {exc}"))
         return _model_checks(config, checks, load_model)
     try:
         checks.append(("backend", "ok", f"PostgreSQL {store.server_version} through {store.driver}"))
         checks.append(("pgvector", "ok", f"{store.vec_version} (HNSW, cosine)"))
-        from rb_mcp import pgmigrations
+        from rb_mcp.store import pg_migrations as pgmigrations
 
         checks.append(
             ("bank", "ok", f"{store.path} (schema {store.schema_version} of {pgmigrations.LATEST})")

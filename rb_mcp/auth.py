@@ -18,8 +18,9 @@ import time
 from dataclasses import dataclass
 
 from rb_mcp import project as projects
+from rb_mcp.clock import now
 from rb_mcp.errors import InputError
-from rb_mcp.store import Store, now
+from rb_mcp.store import Store
 from rb_mcp.visibility import ALL, GLOBAL, PERSONAL, Principal, check_identity
 
 PREFIX = "rbm_"

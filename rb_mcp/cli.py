@@ -22,7 +22,7 @@ from rb_mcp.errors import RbError
 
 
 def _bank(args: argparse.Namespace):
-    from rb_mcp.bank import Bank
+    from rb_mcp.loop.bank import Bank
 
     return Bank(Config.from_env(args.bank))
 
@@ -59,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         level=config.log_level, stream=sys.stderr, format="rb-mcp %(levelname)s %(name)s: %(message)s"
     )
     if args.http:
-        from rb_mcp.http_server import HttpOptions, serve
+        from rb_mcp.server.http import HttpOptions, serve
 
         serve(config, HttpOptions(
             host=args.host or config.http_host, port=args.port or config.http_port,
@@ -69,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     if args.host or args.port or args.allowed_origin or args.allowed_host:
         raise RbError("--host, --port, --allowed-origin and --allowed-host need --http")
-    from rb_mcp.server import build_server
+    from rb_mcp.server.app import build_server
 
     build_server(config).run()
     return 0
@@ -77,9 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     from rb_mcp import auth
-    from rb_mcp.store import Store
+    from rb_mcp.store import open_store
 
-    store = Store.open(Config.from_env(args.bank).bank)
+    store = open_store(Config.from_env(args.bank).bank)
     try:
         if args.action == "create":
             token_id, secret = auth.create_token(store, args.identity, args.scope, args.name or "")
@@ -112,7 +112,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from rb_mcp.demo import run_demo
+    from rb_mcp.server.demo import run_demo
 
     return run_demo(keep=args.keep)
 
@@ -146,7 +146,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from rb_mcp.items import ITEM_COLUMNS, row_to_item
+    from rb_mcp.loop.items import ITEM_COLUMNS, row_to_item
 
     where, params = ["1 = 1"], []
     if not args.all:
@@ -178,7 +178,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from rb_mcp.items import get_items, history
+    from rb_mcp.loop.items import get_items, history
 
     with _bank(args) as bank:
         found = get_items(bank.store, [args.id])
@@ -195,7 +195,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from rb_mcp.items import forget
+    from rb_mcp.loop.items import forget
 
     with _bank(args) as bank:
         missing = [i for i in args.ids if not forget(bank.store, i, hard=not args.archive)]
@@ -206,7 +206,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from rb_mcp.items import set_scope
+    from rb_mcp.loop.items import set_scope
     from rb_mcp.project import resolve
 
     scope = "global" if not args.to else resolve(args.to, None)
@@ -218,7 +218,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from rb_mcp.transfer import export_to
+    from rb_mcp.loop.transfer import export_to
 
     with _bank(args) as bank:
         if args.output == "-":
@@ -231,7 +231,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from rb_mcp.transfer import import_from
+    from rb_mcp.loop.transfer import import_from
 
     with _bank(args) as bank:
         if args.input == "-":
@@ -277,8 +277,8 @@ def cmd_reembed(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from rb_mcp.bank import Bank
     from rb_mcp.llm import http_from_config
+    from rb_mcp.loop.bank import Bank
 
     if args.limit is not None and args.limit < 1:
         raise RbError("--limit must be 1 or more")
@@ -309,17 +309,18 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
-    from rb_mcp.copybank import append_bank, copy_bank, row_counts
-    from rb_mcp.store import Store
+    from rb_mcp.loop.transfer import append_bank
+    from rb_mcp.store import open_store
+    from rb_mcp.store.copy import copy_bank, row_counts
 
     target = Config.from_env(args.destination).bank
-    src = Store.open(Config.from_env(args.source).bank)
+    src = open_store(Config.from_env(args.source).bank)
     try:
         bar = Progress(sum(row_counts(src).values()), "copying")
         if args.append:
             counts = append_bank(src, target, progress=bar)
         else:
-            dst = Store.open(target)
+            dst = open_store(target)
             try:
                 counts = copy_bank(src, dst, progress=bar)
             finally:

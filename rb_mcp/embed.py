@@ -22,7 +22,7 @@ import numpy as np
 from rb_mcp.config import DEFAULT_MODEL
 from rb_mcp.errors import EmbedError
 
-log = logging.getLogger("rb_mcp.embed")
+log = logging.getLogger(__name__)
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_FILES = ("tokenizer.json", "config.json", "special_tokens_map.json", "tokenizer_config.json")

@@ -35,7 +35,7 @@ from rb_mcp.redact import redact
 if TYPE_CHECKING:
     from rb_mcp.config import Config
 
-log = logging.getLogger("rb_mcp.llm")
+log = logging.getLogger(__name__)
 
 Role = Literal["user", "assistant"]
 Turn = tuple[Role, str]
@@ -333,10 +333,10 @@ def llm_checks(config: Config, probe: bool = True) -> list[tuple[str, str, str]]
 def _queue_check(config: Config) -> tuple[str, str, str]:
     if not isinstance(config.bank, str) and not config.bank.exists():
         return ("llm: queue", "ok", "no bank yet")
-    from rb_mcp.store import Store
+    from rb_mcp.store import open_store
 
     try:
-        store = Store.open(config.bank)
+        store = open_store(config.bank)
     except RbError as exc:
         return ("llm: queue", "warn", f"cannot read the bank: {exc}")
     try:

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from rb_mcp.bank import Bank
 from rb_mcp.config import Config
 from rb_mcp.embed import FastEmbedder
+from rb_mcp.loop.bank import Bank
 
 # Tests must never touch the user's real bank or cache.
 os.environ.setdefault("RB_MCP_LOG_LEVEL", "WARNING")
@@ -57,7 +57,7 @@ def pg_server() -> Iterator[str]:
     """URL of a PostgreSQL server with pgvector, and of a template database holding a fresh bank."""
     import psycopg
 
-    from rb_mcp.pgstore import PgStore
+    from rb_mcp.store.postgres import PgStore
 
     url = os.environ.get("RB_MCP_TEST_PG_URL")
     server, pgdata = None, None

@@ -10,8 +10,8 @@ from conftest import good_item
 from rb_mcp import auth, visibility
 from rb_mcp.cli import main
 from rb_mcp.errors import InputError, RbError
-from rb_mcp.items import set_scope
-from rb_mcp.store import Store
+from rb_mcp.loop.items import set_scope
+from rb_mcp.store import open_store
 from rb_mcp.visibility import AccessError, Principal
 
 ALICE = Principal("alice", None)
@@ -20,7 +20,7 @@ BOB = Principal("bob", frozenset({"acme/app"}))
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store.open(tmp_path / "bank.sqlite3")
+    s = open_store(tmp_path / "bank.sqlite3")
     yield s
     s.close()
 
@@ -170,7 +170,7 @@ def test_token_cli(tmp_path, capsys):
 
 
 def test_a_sampling_job_acts_as_the_caller():
-    from rb_mcp import sampling
+    from rb_mcp.server import sampling
 
     with visibility.bound(BOB):
         job = sampling.start(lambda _job: visibility.current(), modern=False, timeout=5)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import good_item
 
-from rb_mcp.bank import Bank
 from rb_mcp.errors import BankError, InputError
+from rb_mcp.loop.bank import Bank
 
 BOTH_BACKENDS = True  # each test using the bank runs on SQLite and on PostgreSQL (conftest)
 
@@ -160,7 +160,7 @@ def test_secrets_are_redacted_everywhere(bank: Bank):
 
 
 def test_project_scoping_and_promotion(bank: Bank):
-    from rb_mcp.items import set_scope
+    from rb_mcp.loop.items import set_scope
 
     r = bank.record(task=FLAKY, summary="s", outcome="success", items=[READY], project="github.com/acme/shop")
     assert bank.recall(FLAKY, project="github.com/acme/shop").items

@@ -18,12 +18,12 @@ import anyio
 import pytest
 from mcp import Client
 
-from rb_mcp import migrations
-from rb_mcp.bank import Bank
+from rb_mcp.clock import now
 from rb_mcp.config import Config
 from rb_mcp.errors import StoreError
-from rb_mcp.server import build_server
-from rb_mcp.store import Store, now
+from rb_mcp.loop.bank import Bank
+from rb_mcp.server.app import build_server
+from rb_mcp.store import Store, migrations, open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import stress  # noqa: E402
@@ -112,7 +112,7 @@ def _insert_task(store: Store, label: str) -> int:
 def test_threads_on_two_connections_never_see_locked(tmp_path):
     """Two connections (as two processes have) with four threads each, all writing at once."""
     path = tmp_path / "bank.sqlite3"
-    stores = [Store.open(path), Store.open(path)]
+    stores = [open_store(path), open_store(path)]
     failures: list[BaseException] = []
 
     def writer(store: Store, name: str) -> None:
@@ -139,7 +139,7 @@ def test_threads_on_two_connections_never_see_locked(tmp_path):
 @pytest.mark.timeout(60)
 def test_writer_waits_for_a_held_lock_then_gives_a_clear_error(tmp_path, monkeypatch):
     path = tmp_path / "bank.sqlite3"
-    holder, waiter = Store.open(path), Store.open(path)
+    holder, waiter = open_store(path), open_store(path)
     holder.db.execute("begin immediate")
     threading.Timer(1.0, lambda: holder.db.execute("commit")).start()
     started = time.monotonic()
@@ -147,7 +147,7 @@ def test_writer_waits_for_a_held_lock_then_gives_a_clear_error(tmp_path, monkeyp
     assert time.monotonic() - started >= 0.9
 
     # A lock held for longer than the whole retry budget: a StoreError with advice, bounded in time.
-    monkeypatch.setattr("rb_mcp.store.BUSY_TIMEOUT_MS", 300)
+    monkeypatch.setattr("rb_mcp.store.sqlite.BUSY_TIMEOUT_MS", 300)
     waiter.db.execute("pragma busy_timeout = 100")
     holder.db.execute("begin immediate")
     started = time.monotonic()
@@ -162,10 +162,10 @@ def test_writer_waits_for_a_held_lock_then_gives_a_clear_error(tmp_path, monkeyp
 
 OPEN_AT_ONCE = """
 import sys, time
-from rb_mcp.store import Store
+from rb_mcp.store import Store, open_store
 while time.time() < float(sys.argv[2]):
     time.sleep(0.005)
-Store.open(sys.argv[1]).close()
+open_store(sys.argv[1]).close()
 """
 
 
@@ -185,7 +185,7 @@ def test_fresh_bank_opened_by_many_processes_at_once(tmp_path):
         ]
         errors = [p.communicate(timeout=60)[1] for p in procs]
         assert [p.returncode for p in procs] == [0] * 6, errors
-        store = Store.open(path)
+        store = open_store(path)
         assert store.one("select count(*) from _migrations")[0] == len(migrations.MIGRATIONS)
         store.close()
 
@@ -240,7 +240,7 @@ def test_concurrent_consolidation_and_credit_on_postgres(pg_url, embedder):
     for t in threads:
         t.join(120)
     assert errors == []
-    store = Store.open(pg_url)
+    store = open_store(pg_url)
     try:
         active = store.query("select id, strength, helped from items where status = 'active'")
         assert len(active) == 1, active  # every copy consolidated into the first item

@@ -10,7 +10,7 @@ import anyio
 import rb_mcp
 from rb_mcp.cli import build_parser
 from rb_mcp.config import SETTINGS, Config
-from rb_mcp.server import build_server
+from rb_mcp.server.app import build_server
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,13 +8,13 @@ import sys
 import pytest
 from conftest import good_item
 
-from rb_mcp.bank import Bank
 from rb_mcp.config import Config
-from rb_mcp.copybank import copy_bank
 from rb_mcp.errors import InputError
-from rb_mcp.items import forget
-from rb_mcp.store import Store
-from rb_mcp.transfer import export_lines
+from rb_mcp.loop.bank import Bank
+from rb_mcp.loop.items import forget
+from rb_mcp.loop.transfer import export_lines
+from rb_mcp.store import open_store
+from rb_mcp.store.copy import copy_bank
 
 
 def _fill(bank: Bank) -> None:
@@ -60,8 +60,8 @@ def test_round_trip_sqlite_postgres_sqlite_is_lossless(tmp_path, pg_url, embedde
         floor = bank.store.get_meta("item_id_floor")
     assert floor is not None and len(before[0]) > 10
 
-    src = Store.open(tmp_path / "a.sqlite3")
-    pg = Store.open(pg_url)
+    src = open_store(tmp_path / "a.sqlite3")
+    pg = open_store(pg_url)
     copy_bank(src, pg)
     src.close()
     assert _dump(pg) == before
@@ -71,7 +71,7 @@ def test_round_trip_sqlite_postgres_sqlite_is_lossless(tmp_path, pg_url, embedde
         "item_vec_hnsw",
         "task_vec_hnsw",
     )
-    back = Store.open(tmp_path / "b.sqlite3")
+    back = open_store(tmp_path / "b.sqlite3")
     seen: list[int] = []
     copy_bank(pg, back, progress=seen.append)
     assert sum(seen) == sum(1 for line in before[0][1:])
@@ -97,7 +97,7 @@ def test_copy_refuses_a_non_empty_destination(tmp_path, pg_url, embedder):
     for target in (tmp_path / "a.sqlite3", pg_url):
         with Bank(Config(bank=target, preload=False), embedder=embedder) as bank:
             bank.record(task="Parser crashes", summary="s", outcome="success", items=[good_item(1)])
-    src, dst = Store.open(tmp_path / "a.sqlite3"), Store.open(pg_url)
+    src, dst = open_store(tmp_path / "a.sqlite3"), open_store(pg_url)
     with pytest.raises(InputError, match="already holds memory"):
         copy_bank(src, dst)
     assert dst.one("select count(*) from items")[0] == 1
@@ -122,7 +122,7 @@ def test_copy_command_both_ways_and_append(tmp_path, pg_url, embedder, isolated_
     assert appended.returncode == 0, appended.stderr
     back = rb("copy", pg_url, str(tmp_path / "b.sqlite3"))
     assert back.returncode == 0, back.stderr
-    store = Store.open(tmp_path / "b.sqlite3")
+    store = open_store(tmp_path / "b.sqlite3")
     # the appended twin was consolidated? no: import keeps rows as they are, with a new id
     assert store.one("select count(*) from items")[0] == 2
     assert store.consistency_problems() == []
@@ -144,4 +144,4 @@ def test_a_bad_url_is_a_clear_error_at_once():
     from rb_mcp.errors import StoreError
 
     with pytest.raises(StoreError, match="cannot connect to the PostgreSQL bank"):
-        Store.open("postgresql://nobody:secret@127.0.0.1:9/none?connect_timeout=2")
+        open_store("postgresql://nobody:secret@127.0.0.1:9/none?connect_timeout=2")

@@ -25,14 +25,15 @@ from mcp.client.stdio import StdioServerParameters
 
 from rb_mcp import cli
 from rb_mcp.admin import doctor
-from rb_mcp.bank import Bank
 from rb_mcp.config import Config
 from rb_mcp.embed import onnx_path
 from rb_mcp.errors import StoreError
-from rb_mcp.items import forget
-from rb_mcp.server import build_server
-from rb_mcp.store import Store, _driver
-from rb_mcp.transfer import check_lines, export_lines
+from rb_mcp.loop.bank import Bank
+from rb_mcp.loop.items import forget
+from rb_mcp.loop.transfer import check_lines, export_lines
+from rb_mcp.server.app import build_server
+from rb_mcp.store import Store, open_store
+from rb_mcp.store.sqlite import _driver
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import stress  # noqa: E402
@@ -69,7 +70,7 @@ def text(result: Any) -> str:
 
 
 def counts(path: Path) -> tuple[int, int]:
-    store = Store.open(path)
+    store = open_store(path)
     try:
         return store.one("select count(*) from trajectories")[0], store.one("select count(*) from items")[0]
     finally:
@@ -77,7 +78,7 @@ def counts(path: Path) -> tuple[int, int]:
 
 
 def assert_healthy(path: Path) -> None:
-    store = Store.open(path)
+    store = open_store(path)
     try:
         assert store.integrity() == "ok"
         assert store.consistency_problems() == []
@@ -174,7 +175,7 @@ def test_read_only_bank_opens_read_only_and_refuses_writes_clearly(tmp_path, emb
     config = make_bank(folder / "bank.sqlite3", embedder)
     digest = sha(config.bank)
     with read_only(config.bank, folder):
-        store = Store.open(config.bank)
+        store = open_store(config.bank)
         assert store.read_only and store.one("select count(*) from items")[0] == 1
         store.backup(tmp_path / "copy.sqlite3")  # reading works: so do backups and exports
         store.close()
@@ -212,7 +213,7 @@ def test_recall_answers_when_the_bank_cannot_be_written(tmp_path, embedder, faul
 
 # ---- damaged, foreign or newer bank --------------------------------------------------------
 def damage_items_table(path: Path) -> None:
-    store = Store.open(path)
+    store = open_store(path)
     root = store.one("select rootpage from sqlite_master where name = 'items'")[0]
     page = store.one("pragma page_size")[0]
     store.close()
@@ -271,7 +272,7 @@ def test_unusable_bank_is_refused_untouched_with_advice(tmp_path, embedder, caps
     make_unusable(path, kind, embedder)
     digest = sha(path)
     with pytest.raises(StoreError, match=ADVICE[kind]):
-        Store.open(path)
+        open_store(path)
     assert cli.main(["recall", "--bank", str(path), "anything at all"]) == 1
     assert ADVICE[kind] in capsys.readouterr().err
     checks, ok = doctor(Config(bank=path), load_model=False)
@@ -293,7 +294,7 @@ def test_server_answers_with_the_reason_when_the_bank_cannot_be_opened(tmp_path,
 def test_without_sqlite_vec_vector_search_still_works_and_doctor_says_so(tmp_path, embedder, monkeypatch):
     monkeypatch.setitem(sys.modules, "sqlite_vec", None)  # `import sqlite_vec` now fails
     config = make_bank(tmp_path / "bank.sqlite3", embedder)
-    store = Store.open(config.bank)
+    store = open_store(config.bank)
     assert not store.has_vec and "sqlite_vec" in (store.vec_error or "")
     store.close()
     [recalled] = call_tools(config, lambda c: Bank(c, embedder=embedder),
@@ -401,7 +402,7 @@ def test_backup_errors_are_clear_and_leave_no_partial_file(tmp_path, embedder):
     config = make_bank(tmp_path / "bank.sqlite3", embedder)
     out = tmp_path / "backups"
     out.mkdir()
-    store = Store.open(config.bank)
+    store = open_store(config.bank)
     with pytest.raises(StoreError, match="does not exist; create it"):
         store.backup(tmp_path / "missing" / "b.sqlite3")
     store.backup(out / "good.sqlite3")

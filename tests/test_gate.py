@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rb_mcp.errors import InputError
-from rb_mcp.gate import GateError, check_item, item_problems
+from rb_mcp.loop.gate import GateError, check_item, item_problems
 
 GOOD_ITEMS = [
     (

@@ -35,13 +35,13 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from rb_mcp import cli
-from rb_mcp.bank import Bank
 from rb_mcp.config import Config
 from rb_mcp.errors import InputError
-from rb_mcp.items import forget, set_scope
-from rb_mcp.server import build_server
-from rb_mcp.store import Store
-from rb_mcp.transfer import export_lines, import_from
+from rb_mcp.loop.bank import Bank
+from rb_mcp.loop.items import forget, set_scope
+from rb_mcp.loop.transfer import export_lines, import_from
+from rb_mcp.server.app import build_server
+from rb_mcp.store import open_store
 
 LESSON = good_item(1)
 TASK = "Parser crashes on empty input"
@@ -116,7 +116,7 @@ def assert_intact(session: Session) -> None:
     result = session.call("recall_strategies", {"task": "parser fails on an empty string"})
     assert not result.is_error, text_of(result)
     assert LESSON["title"] in [i["title"] for i in result.structured_content["items"]]
-    store = Store.open(session.config.bank)
+    store = open_store(session.config.bank)
     try:
         assert store.integrity() == "ok"
         assert store.consistency_problems() == []

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rb_mcp import lexical
-from rb_mcp.fts import fts_query
-from rb_mcp.store import Store, now
+from rb_mcp.clock import now
+from rb_mcp.store import Store, lexical, open_store
+from rb_mcp.store.fts import fts_query
 
 
 def _fts_table(rows: list[str]) -> sqlite3.Connection:
@@ -98,7 +98,7 @@ def _add_items(store: Store, texts: list[tuple[str, str]]) -> None:
 
 @pytest.mark.parametrize("scope", ["proj", "global"])
 def test_keyword_search_on_a_large_bank_is_bounded_and_finds_the_rare_match(tmp_path, scope):
-    store = Store.open(tmp_path / "b.sqlite3")
+    store = open_store(tmp_path / "b.sqlite3")
     common = [(f"Retry the parser on timeout, case {i}", "proj") for i in range(2 * lexical.ROWS)]
     _add_items(store, common[: lexical.ROWS] + [("Parser deadlock in sqlite WAL checkpoint", scope)])
     _add_items(store, common[lexical.ROWS :])

@@ -10,9 +10,9 @@ import json
 import pytest
 from test_llm_stub import CONTRAST_ITEMS, GOOD_ITEMS, KEY, MODEL, ScriptedLLM, fenced
 
-from rb_mcp.bank import Bank
-from rb_mcp.distill import strip_recalled
 from rb_mcp.llm import HttpLLM
+from rb_mcp.loop.bank import Bank
+from rb_mcp.loop.distill import strip_recalled
 
 TASK = "Fix the importer that drops rows with a trailing comma"
 

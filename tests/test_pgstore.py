@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from rb_mcp import pgmigrations
+from rb_mcp.clock import now
 from rb_mcp.errors import InputError, StoreError
-from rb_mcp.pgsql import translate, ts_atoms
-from rb_mcp.pgstore import hnsw_build_mb
-from rb_mcp.store import Store, now
+from rb_mcp.store import open_store
+from rb_mcp.store import pg_migrations as pgmigrations
+from rb_mcp.store.pgsql import translate, ts_atoms
+from rb_mcp.store.postgres import hnsw_build_mb
 
 
 def test_translation_of_the_shared_sql():
@@ -48,7 +49,7 @@ def test_ts_atoms_are_safe_lexemes_and_file_phrases():
 
 def test_small_scope_in_a_large_bank_is_searched_completely(pg_url):
     """pgvector filters scopes after the HNSW scan: a small scope must not come back short."""
-    store = Store.open(pg_url)
+    store = open_store(pg_url)
     rng = np.random.default_rng(3)
     store.ensure_vectors("test/model", 16)
     stamp = now()
@@ -85,10 +86,10 @@ def test_small_scope_in_a_large_bank_is_searched_completely(pg_url):
 
 OPEN_AT_ONCE = """
 import sys, time
-from rb_mcp.store import Store
+from rb_mcp.store import open_store
 while time.time() < float(sys.argv[2]):
     time.sleep(0.005)
-store = Store.open(sys.argv[1])
+store = open_store(sys.argv[1])
 store.ensure_vectors("test/model", 16)
 store.close()
 """
@@ -118,7 +119,7 @@ def test_fresh_database_opened_by_many_processes_at_once(pg_server):
     ]
     errors = [p.communicate(timeout=60)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 5, errors
-    store = Store.open(url)
+    store = open_store(url)
     assert store.one("select count(*) from _migrations")[0] == len(pgmigrations.MIGRATIONS)
     assert store.vector_model() == ("test/model", 16) and store.vec_tables_exist()
     store.close()
@@ -128,8 +129,8 @@ def test_fresh_database_opened_by_many_processes_at_once(pg_server):
 
 def test_text_with_nul_is_stored_on_postgres(pg_url, embedder):
     """SQLite stores NUL in text and PostgreSQL refuses it: an agent's stray NUL must not fail a write."""
-    from rb_mcp.bank import Bank
     from rb_mcp.config import Config
+    from rb_mcp.loop.bank import Bank
 
     with Bank(Config(bank=pg_url, preload=False), embedder=embedder) as bank:
         bank.default_project = None

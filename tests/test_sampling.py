@@ -16,8 +16,8 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from test_llm_stub import GOOD_ITEMS, ScriptedLLM, answer_for
 
-from rb_mcp.bank import Bank
 from rb_mcp.config import Config
+from rb_mcp.loop.bank import Bank
 
 pytestmark = pytest.mark.e2e
 

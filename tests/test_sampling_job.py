@@ -10,8 +10,8 @@ import anyio
 import mcp_types as types
 import pytest
 
-from rb_mcp import sampling
 from rb_mcp.llm import LLMError
+from rb_mcp.server import sampling
 
 PARAMS = types.CreateMessageRequestParams(
     messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text="hi"))],

@@ -11,39 +11,38 @@ from conftest import good_item
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rb_mcp import migrations
-from rb_mcp.bank import Bank
 from rb_mcp.errors import SchemaError, StoreError
-from rb_mcp.fts import fts_query, terms
-from rb_mcp.items import forget
-from rb_mcp.store import Store
+from rb_mcp.loop.bank import Bank
+from rb_mcp.loop.items import forget
+from rb_mcp.store import migrations, open_store
+from rb_mcp.store.fts import fts_query, terms
 
 BOTH_BACKENDS = True  # each test using the bank runs on SQLite and on PostgreSQL (conftest)
 
 
 def test_fresh_bank_is_wal_with_schema(tmp_path):
-    store = Store.open(tmp_path / "b.sqlite3")
+    store = open_store(tmp_path / "b.sqlite3")
     assert store.one("pragma journal_mode")[0] == "wal"
     assert store.one("pragma foreign_keys")[0] == 1
     assert store.schema_version == migrations.LATEST
     names = {r[0] for r in store.query("select name from sqlite_master")}
     assert {"items", "trajectories", "recall_events", "item_fts", "task_fts", "_migrations"} <= names
     store.close()
-    again = Store.open(tmp_path / "b.sqlite3")  # reopening applies nothing twice
+    again = open_store(tmp_path / "b.sqlite3")  # reopening applies nothing twice
     assert again.one("select count(*) from _migrations")[0] == len(migrations.MIGRATIONS)
     again.close()
 
 
 def test_bank_from_newer_schema_is_refused_untouched(tmp_path):
     path = tmp_path / "b.sqlite3"
-    Store.open(path).close()
+    open_store(path).close()
     raw = sqlite3.connect(path)
     raw.execute("insert into _migrations values (999, 'future', 'x')")
     raw.commit()
     raw.close()
     before = path.read_bytes()
     with pytest.raises(SchemaError, match="newer than this rb-mcp"):
-        Store.open(path)
+        open_store(path)
     assert path.read_bytes() == before
 
 
@@ -51,7 +50,7 @@ def test_garbage_file_is_a_clear_error(tmp_path):
     path = tmp_path / "b.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="not a readable rb-mcp database"):
-        Store.open(path)
+        open_store(path)
     assert path.read_bytes() == b"this is not a database" * 100
 
 
@@ -91,7 +90,7 @@ def test_forgotten_item_ids_are_never_reused(bank: Bank):
     assert second.stored[0].action == "added" and new_id > old_id
     assert bank.store.one("select count(*) from recall_hits where item_id = ?", (new_id,))[0] == 0
     bank.store.close()
-    reopened = Store.open(bank.store.path)  # the floor is in the file, not in the process
+    reopened = open_store(bank.store.path)  # the floor is in the file, not in the process
     assert reopened.one("select max(id) from items")[0] == new_id
     reopened.close()
 
@@ -140,7 +139,7 @@ def test_backup_is_a_readable_copy(bank: Bank, tmp_path):
     bank.record(task="Parser crashes on empty input", summary="s", outcome="success", items=[good_item(1)])
     target = tmp_path / "copy.sqlite3"
     bank.store.backup(target)
-    copy = Store.open(target)
+    copy = open_store(target)
     assert copy.one("select count(*) from items")[0] == 1 and copy.integrity() == "ok"
     copy.close()
     with pytest.raises(StoreError, match="exists"):
@@ -174,7 +173,7 @@ def test_fts_hostile_queries_search_safely(bank: Bank, hostile):
 
 
 def test_code_refs_from_paths_and_modules():
-    from rb_mcp.fts import code_refs
+    from rb_mcp.store.fts import code_refs
 
     refs = code_refs(
         'File "/usr/lib/python3/site-packages/django/core/validators.py", in django.db.models.query.QuerySet'
@@ -214,7 +213,7 @@ def _lesson(bank: Bank, n: int, task: str, **item: str):
 
 def test_keyword_search_when_every_word_is_common(bank: Bank, monkeypatch):
     """Past the planner's row budget with only common words: rows holding the two rarest, newest first."""
-    from rb_mcp import lexical
+    from rb_mcp.store import lexical
 
     topics = ["unicode filenames", "daylight saving", "gzip streams", "socket reuse", "locale sorting",
               "symlink loops", "float rounding", "cron syntax"]  # fmt: skip

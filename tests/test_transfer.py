@@ -7,10 +7,10 @@ import json
 import pytest
 from conftest import good_item
 
-from rb_mcp.bank import Bank
 from rb_mcp.config import Config
 from rb_mcp.errors import InputError
-from rb_mcp.transfer import export_lines, import_from
+from rb_mcp.loop.bank import Bank
+from rb_mcp.loop.transfer import export_lines, import_from
 
 BOTH_BACKENDS = True  # each test using the bank runs on SQLite and on PostgreSQL (conftest)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rb_mcp import migrations, vindex
-from rb_mcp.items import forget, set_scope
-from rb_mcp.store import Store, now
+from rb_mcp.clock import now
+from rb_mcp.loop.items import forget, set_scope
+from rb_mcp.store import Store, migrations, open_store, vindex
 
 DIM = 384
 
@@ -51,7 +51,7 @@ def add_tasks(store: Store, vecs: np.ndarray, projects: list[str | None]) -> lis
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store.open(tmp_path / "bank.sqlite3")
+    s = open_store(tmp_path / "bank.sqlite3")
     yield s
     s.close()
 
@@ -155,7 +155,7 @@ def test_a_rolled_back_write_never_reaches_the_index(store):
 
 def test_writes_of_another_connection_show_up_at_the_next_search(tmp_path):
     path = tmp_path / "bank.sqlite3"
-    reader, writer = Store.open(path), Store.open(path)
+    reader, writer = open_store(path), open_store(path)
     try:
         vecs = clustered(400)
         ids = add_items(writer, vecs[:300], ["global"] * 300)
@@ -175,14 +175,14 @@ def test_snapshot_loads_and_replays_later_changes(tmp_path, monkeypatch):
     monkeypatch.setattr(vindex, "SNAPSHOT_CHUNK", 64)
     path = tmp_path / "bank.sqlite3"
     vecs = clustered(700)
-    first = Store.open(path)
+    first = open_store(path)
     ids = add_items(first, vecs[:500], ["global", "proj-a"] * 250)
     first.knn("item_vec", vecs[0], ["global"], 1)  # loads from rows, then writes the snapshot
     assert first.one("select count(*) from vec_snapshot where tbl = 'item'")[0] > 1
     ids += add_items(first, vecs[500:], ["global", "proj-a"] * 100)
     forget(first, ids[10])
     first.close()
-    second = Store.open(path)
+    second = open_store(path)
     try:
         second.warm_vectors()
         assert second.vector_index().loaded_from["item_vec"] == "snapshot"
@@ -198,7 +198,7 @@ def test_a_reader_left_behind_by_pruning_reloads(tmp_path, monkeypatch):
     monkeypatch.setattr(vindex, "LOG_KEEP", 16)
     monkeypatch.setattr(vindex, "REPLAY_MAX", 10)
     path = tmp_path / "bank.sqlite3"
-    reader, writer = Store.open(path), Store.open(path)
+    reader, writer = open_store(path), open_store(path)
     try:
         vecs = clustered(300)
         add_items(writer, vecs[:100], ["global"] * 100)
@@ -222,7 +222,7 @@ def test_dropping_vectors_empties_the_index(store):
 
 
 def test_an_in_memory_bank_searches_exactly():
-    store = Store.open(":memory:")
+    store = open_store(":memory:")
     try:
         vecs = clustered(50)
         ids = add_items(store, vecs, ["global"] * 50)
@@ -236,7 +236,7 @@ def test_migration_2_indexes_a_bank_made_before_it(tmp_path, monkeypatch):
     path = tmp_path / "bank.sqlite3"
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
     monkeypatch.setattr(migrations, "LATEST", 1)
-    old = Store.open(path)
+    old = open_store(path)
     vecs = clustered(30)
     with old.transaction() as db:
         for n, vec in enumerate(vecs):
@@ -253,7 +253,7 @@ def test_migration_2_indexes_a_bank_made_before_it(tmp_path, monkeypatch):
             )
     old.close()
     monkeypatch.undo()
-    new = Store.open(path)
+    new = open_store(path)
     try:
         assert new.schema_version == migrations.LATEST
         assert new.one("select count(*) from item_vec")[0] == 30

@@ -23,38 +23,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rb_mcp import lexical, migrations, vindex
 from rb_mcp.errors import StoreError
+from rb_mcp.store import lexical, migrations, vindex
+from rb_mcp.store.common import GLOBAL, check_model
 
-log = logging.getLogger("rb_mcp.store")
+log = logging.getLogger(__name__)
 
-GLOBAL = "global"
 BUSY_TIMEOUT_MS = 15_000
 _RETRIES = 8
-
-
-def is_url(target: Any) -> bool:
-    """A PostgreSQL bank is named by URL; anything else is a SQLite file path."""
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
-
-
-def check_model(current: str | None, model: str) -> None:
-    """A bank never mixes two embedding models: `current` made its vectors, `model` is asked for."""
-    if current is not None and current != model:
-        raise StoreError(
-            f"the bank's vectors come from model {current!r}, not {model!r}; run `rb-mcp reembed --model "
-            f"{model}` to switch, or unset RB_MCP_MODEL"
-        )
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _driver() -> tuple[Any, str]:
@@ -88,14 +69,6 @@ def _load_vec(db: Any) -> tuple[str | None, str | None]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def to_blob(vec: np.ndarray) -> bytes:
-    return np.asarray(vec, dtype=np.float32).tobytes()
-
-
-def from_blob(blob: bytes | None) -> np.ndarray | None:
-    return None if blob is None else np.frombuffer(blob, dtype=np.float32)
-
-
 def _connect(mod: Any, path: Path, mode: str) -> Any:
     """A connection in autocommit mode (transactions are explicit) shared by the process's threads."""
     target, uri = str(path), False
@@ -119,12 +92,9 @@ def _is_busy(exc: Exception) -> bool:
     return "locked" in text or "busy" in text
 
 
-class Store:
-    """One bank file. Open with `Store.open(path)`; close with `close()`.
-
-    `Store.open("postgresql://...")` opens a team bank instead (`rb_mcp.pgstore.PgStore`, the same
-    interface); `dialect` tells the two apart where the SQL must differ.
-    """
+class SqliteStore:
+    """One bank file. Open with `SqliteStore.open(path)` (or `rb_mcp.store.open_store`); close with
+    `close()`."""
 
     _vindex: vindex.VectorIndex | None = None  # built on the first vector search
     dialect = "sqlite"
@@ -142,11 +112,7 @@ class Store:
 
     # ---- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path) -> Any:
-        if is_url(path):
-            from rb_mcp.pgstore import PgStore
-
-            return PgStore.open(str(path))
+    def open(cls, path: str | Path) -> SqliteStore:
         path = Path(path).expanduser()
         try:
             return cls._open(path, "rw")
@@ -167,7 +133,7 @@ class Store:
         raise first
 
     @classmethod
-    def _open(cls, path: Path, mode: str) -> Store:
+    def _open(cls, path: Path, mode: str) -> SqliteStore:
         mod, name = _driver()
         try:
             if mode == "rw" and str(path) != ":memory:":

@@ -38,7 +38,7 @@ from mcp_types.version import is_version_at_least
 
 from rb_mcp.llm import LLMError, Turn
 
-log = logging.getLogger("rb_mcp.sampling")
+log = logging.getLogger(__name__)
 
 INPUT_REQUIRED_VERSION = "2026-07-28"
 # The SDK client gives up after 10 input rounds; stay under it and leave the rest to the queue.

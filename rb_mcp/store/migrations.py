@@ -11,9 +11,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from rb_mcp.clock import now
 from rb_mcp.errors import SchemaError
 
-log = logging.getLogger("rb_mcp.migrations")
+log = logging.getLogger(__name__)
 
 Migration = tuple[int, str, Callable[[Any], None]]
 
@@ -134,7 +135,7 @@ def m001_initial(db: Any) -> None:
 def m002_binary_vector_index(db: Any) -> None:
     """Replace the float vec0 tables by plain tables of sign codes, an append-only change log and
     chunked snapshots (the in-memory index of `rb_mcp.vindex` is rebuilt from them)."""
-    from rb_mcp.vindex import code_of
+    from rb_mcp.store.vindex import code_of
 
     for name in ("item_vec", "task_vec"):
         row = db.execute("select sql from sqlite_master where name = ?", (name,)).fetchone()
@@ -209,7 +210,6 @@ def apply_pending(
     migration re-checks inside its transaction (after `lock`, where the backend needs one), so
     exactly one process applies it.
     """
-    from rb_mcp.store import now
 
     newest, latest = max(applied, default=0), migrations[-1][0]
     if newest > latest:

@@ -11,17 +11,16 @@ new ids where theirs are taken (as `rb-mcp import` does).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from rb_mcp.errors import InputError, StoreError
-from rb_mcp.store import Store
-from rb_mcp.transfer import ROW_MODELS, TABLES
+from rb_mcp.store.schema import COLUMNS, TABLES
+from rb_mcp.store.sqlite import SqliteStore
 
-log = logging.getLogger("rb_mcp.copybank")
+log = logging.getLogger(__name__)
 
 BATCH = 2_000
 # Each table read in key order, page by page: (key columns, whether the key is one integer id).
@@ -44,7 +43,7 @@ def row_counts(store: Any) -> dict[str, int]:
 
 
 def _pages(db: Any, table: str) -> Iterator[list[Any]]:
-    columns = list(ROW_MODELS[table].model_fields)
+    columns = list(COLUMNS[table])
     keys = KEYS[table]
     where, last = "", None
     while True:
@@ -91,7 +90,7 @@ def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str,
             if key == "embed_dim":
                 dst.set_meta(ddb, key, value)
         for table in TABLES:
-            columns = list(ROW_MODELS[table].model_fields)
+            columns = list(COLUMNS[table])
             insert = f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
             for rows in _pages(sdb, table):
                 ddb.executemany(insert, [tuple(r) for r in rows])
@@ -141,28 +140,6 @@ def _floor_of(store: Any, db: Any) -> int:
     return floor
 
 
-def append_bank(src: Any, dst_target: Any, progress: Progress | None = None) -> dict[str, int]:
-    """Import `src` into a bank that already holds memory, through the export format."""
-    from rb_mcp.bank import Bank
-    from rb_mcp.config import Config
-    from rb_mcp.transfer import export_lines, import_from
-
-    class _Rows:
-        def __init__(self, store: Any):
-            self.store = store
-
-    lines = list(export_lines(_Rows(src)))  # type: ignore[arg-type]
-    model = src.vector_model()[0]
-    config = Config.from_env(str(dst_target))
-    if model:
-        config = dataclasses.replace(config, model=model)
-    with Bank(config) as bank:
-        counts = import_from(bank, lines)
-    if progress:
-        progress(sum(counts.values()))
-    return counts
-
-
 def copy_to_new_file(src: Any, target: Path) -> Path:
     """A consistent copy of any bank into a new SQLite file (`backup` of a PostgreSQL bank)."""
     if target.exists():
@@ -172,7 +149,7 @@ def copy_to_new_file(src: Any, target: Path) -> Path:
     partial = target.with_name(f".{target.name}.partial")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{partial}{suffix}").unlink(missing_ok=True)
-    dst = Store.open(partial)
+    dst = SqliteStore.open(partial)
     try:
         copy_bank(src, dst)
     finally:

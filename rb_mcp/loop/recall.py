@@ -24,17 +24,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rb_mcp import lexical, visibility
+from rb_mcp import visibility
+from rb_mcp.clock import now
 from rb_mcp.errors import EmbedError, StoreError
-from rb_mcp.items import get_items
+from rb_mcp.loop.items import get_items
 from rb_mcp.models import Episode, Kind, Provenance, RecallHit, RecallResult
 from rb_mcp.redact import redact
-from rb_mcp.store import GLOBAL, Store, from_blob, now
+from rb_mcp.store import GLOBAL, Store, from_blob, lexical
 
-log = logging.getLogger("rb_mcp.recall")
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from rb_mcp.bank import Bank
+    from rb_mcp.loop.bank import Bank
 
 RRF_K = 60
 CANDIDATES = 120  # fused candidates scored per recall

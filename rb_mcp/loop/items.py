@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from rb_mcp.clock import now
 from rb_mcp.embed import Embedder
-from rb_mcp.gate import item_problems
+from rb_mcp.loop.gate import item_problems
 from rb_mcp.models import ItemDraft, Kind, MemoryItem, RejectedItem, StoredItem
 from rb_mcp.redact import redact
-from rb_mcp.store import Store, from_blob, now, to_blob
+from rb_mcp.store import Store, from_blob, to_blob
 
 ITEM_COLUMNS = (
     "id, title, description, content, kind, scope, trajectory_id, files, tags, created_at, updated_at, "

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from rb_mcp.errors import StoreError
-from rb_mcp.fts import code_refs, terms
+from rb_mcp.store.fts import code_refs, terms
 
 INSTALL_HINT = "install the PostgreSQL driver: pip install 'rb-mcp[postgres]' (psycopg[binary], psycopg-pool)"
 # Tables whose inserts return the new id (`lastrowid` on SQLite).

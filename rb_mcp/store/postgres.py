@@ -29,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from rb_mcp import lexical, migrations, pgmigrations
 from rb_mcp.errors import StoreError
-from rb_mcp.pgsql import (
+from rb_mcp.store import lexical, migrations
+from rb_mcp.store import pg_migrations as pgmigrations
+from rb_mcp.store.common import GLOBAL, check_model, is_url
+from rb_mcp.store.pgsql import (
     SERIAL_TABLES,
     PgConn,
     fts_text,
@@ -39,12 +41,11 @@ from rb_mcp.pgsql import (
     ts_atoms,
     vector_param,
 )
-from rb_mcp.pgsql import (
+from rb_mcp.store.pgsql import (
     driver as _driver,
 )
-from rb_mcp.store import GLOBAL, check_model, is_url
 
-log = logging.getLogger("rb_mcp.pgstore")
+log = logging.getLogger(__name__)
 
 POOL_MAX = 8
 # `create table` of the vector tables and the migrations: one process at a time.
@@ -612,7 +613,7 @@ class PgStore:
 
     def backup(self, target: str | Path) -> Path:
         """A consistent copy of this bank into a new SQLite file (`rb-mcp copy` to a file)."""
-        from rb_mcp.copybank import copy_to_new_file
+        from rb_mcp.store.copy import copy_to_new_file
 
         return copy_to_new_file(self, Path(target).expanduser())
 

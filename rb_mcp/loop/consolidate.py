@@ -13,16 +13,17 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from rb_mcp import items as item_ops
 from rb_mcp import prompts
+from rb_mcp.clock import now
 from rb_mcp.llm import LLM, LLMError, MergeAnswer, ask_json
+from rb_mcp.loop import items as item_ops
 from rb_mcp.models import ItemDraft, StoredItem
-from rb_mcp.store import from_blob, now, to_blob
+from rb_mcp.store import from_blob, to_blob
 
 if TYPE_CHECKING:
-    from rb_mcp.bank import Bank
+    from rb_mcp.loop.bank import Bank
 
-log = logging.getLogger("rb_mcp.consolidate")
+log = logging.getLogger(__name__)
 
 
 def _pair_key(a: int, b: int) -> str:

@@ -35,10 +35,10 @@ from rb_mcp import visibility
 from rb_mcp.auth import Verifier, active_count
 from rb_mcp.config import Config
 from rb_mcp.errors import RbError
-from rb_mcp.store import Store
+from rb_mcp.store import open_store
 from rb_mcp.visibility import Principal
 
-log = logging.getLogger("rb_mcp.http_server")
+log = logging.getLogger(__name__)
 
 PATH = "/mcp"
 LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
@@ -155,9 +155,9 @@ class LocalOnly:
 
 def build_app(config: Config, options: HttpOptions) -> Any:
     """The ASGI app: bearer auth when tokens exist; without tokens, loopback only (else RbError)."""
-    from rb_mcp.server import build_server
+    from rb_mcp.server.app import build_server
 
-    store = Store.open(config.bank)
+    store = open_store(config.bank)
     tokens = active_count(store)
     exposed = not is_loopback(options.host) or options.allowed_hosts
     if tokens == 0 and exposed:

@@ -14,13 +14,23 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from rb_mcp import consolidate, distill, prompts, visibility
-from rb_mcp import items as item_ops
 from rb_mcp import project as projects
+from rb_mcp import prompts, visibility
+from rb_mcp.clock import now
 from rb_mcp.config import Config
 from rb_mcp.embed import Embedder, FastEmbedder
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.llm import LLM
+from rb_mcp.loop import consolidate, distill, refine
+from rb_mcp.loop import items as item_ops
+from rb_mcp.loop.recall import Retriever
+from rb_mcp.loop.trajectories import (
+    DEFAULT_KIND,
+    MAX_RECORD_ITEMS,
+    coerce_steps,
+    redact_step,
+    steps_text,
+)
 from rb_mcp.models import (
     ItemDraft,
     Kind,
@@ -31,38 +41,15 @@ from rb_mcp.models import (
     Step,
     Trajectory,
 )
-from rb_mcp.recall import Retriever
 from rb_mcp.redact import redact
-from rb_mcp.store import GLOBAL, Store, now, to_blob
+from rb_mcp.store import GLOBAL, Store, open_store, to_blob
 
-log = logging.getLogger("rb_mcp.bank")
+log = logging.getLogger(__name__)
 
-MAX_RECORD_ITEMS = 3
-MAX_CONTRAST_ITEMS = 5
-DEFAULT_KIND: dict[str, Kind] = {"success": "strategy", "failure": "pitfall", "impossible": "pitfall"}
 TRAJ_COLUMNS = (
     "id, task, project, steps, summary, outcome, rationale, files, status, role, recall_id, group_id, "
     "iteration, created_at, updated_at"
 )
-
-
-def steps_text(steps: Sequence[Step], summary: str) -> str:
-    lines = [f"{n}. {s.text()}" for n, s in enumerate(steps, 1) if s.text()]
-    if summary:
-        lines.insert(0, f"Summary: {summary}")
-    return "\n".join(lines)
-
-
-def coerce_steps(steps: Sequence[str | Step | dict[str, Any]] | None) -> list[Step]:
-    out: list[Step] = []
-    for step in steps or []:
-        if isinstance(step, Step):
-            out.append(step)
-        elif isinstance(step, str):
-            out.append(Step(action=step))
-        else:
-            out.append(Step(**step))
-    return out
 
 
 class Bank:
@@ -70,7 +57,7 @@ class Bank:
 
     def __init__(self, config: Config, embedder: Embedder | None = None, store: Store | None = None):
         self.config = config
-        self.store = store or Store.open(config.bank)
+        self.store = store or open_store(config.bank)
         self.embedder: Embedder = embedder or FastEmbedder(config.model)
         self.default_project = config.project or projects.default_for_cwd()
         self._vectors_ready = False
@@ -347,8 +334,6 @@ class Bank:
         llm: LLM | None = None,
         progress: distill.ProgressFn | None = None,
     ) -> RefineResult:
-        from rb_mcp import refine
-
         return refine.refine(
             self, task, attempt, mode, group_id, iteration, outcome, items, project, llm, progress
         )
@@ -356,8 +341,6 @@ class Bank:
     def contrast_with(
         self, task: str, group_id: str, scope: str | None, llm: LLM, progress=None
     ) -> RefineResult:
-        from rb_mcp import refine
-
         return refine.contrast_with(self, task, group_id, scope, llm, progress)
 
     def distill_pending(
@@ -442,7 +425,3 @@ class Bank:
             (group_id,),
         )
         return [(r[0] or 0, steps_text(coerce_steps(json.loads(r[1])), "")) for r in rows]
-
-
-def redact_step(step: Step) -> dict[str, str]:
-    return {k: redact(v) for k, v in step.model_dump().items()}

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from rb_mcp.fts import query_parts
+from rb_mcp.store.fts import query_parts
 
 ROWS = 1000  # matching rows scored per keyword search, at most
 ORDER_CAP = 16  # common words are told apart by counts up to ORDER_CAP * ROWS

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-log = logging.getLogger("rb_mcp.vindex")
+log = logging.getLogger(__name__)
 
 SHORTLIST = 1600  # step 1 keeps this many (x8 the rerank: recall@10 >= 0.97 at 1M in our tests)
 RERANK = 200  # step 3 reads this many float vectors from SQLite

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from rb_mcp.bank import Bank
+from rb_mcp.config import Config
 from rb_mcp.errors import InputError
-from rb_mcp.items import content_hash
+from rb_mcp.loop.bank import Bank
+from rb_mcp.loop.items import content_hash
 from rb_mcp.models import (
     MAX_CONTENT,
     MAX_DESCRIPTION,
@@ -39,9 +41,9 @@ from rb_mcp.models import (
     Step,
 )
 from rb_mcp.redact import redact, redact_obj
+from rb_mcp.store.schema import TABLES
 
 FORMAT = "rb-mcp-export/1"
-TABLES = ("recall_events", "trajectories", "groups", "items", "item_sources", "item_history", "recall_hits")
 BLOBS = {"trajectories": "task_embedding", "items": "embedding"}
 # Rows in key order, on either backend (SQLite's rowid is the id, or insertion order of the links).
 ORDER = {
@@ -399,3 +401,22 @@ def _insert(db: Any, table: str, data: dict[str, Any]) -> int | None:
         [data[c] for c in columns],
     )
     return int(cur.lastrowid) if "id" in ROW_MODELS[table].model_fields else None
+
+
+def append_bank(src: Any, dst_target: Any, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Import `src` into a bank that already holds memory, through the export format."""
+
+    class _Rows:
+        def __init__(self, store: Any):
+            self.store = store
+
+    lines = list(export_lines(_Rows(src)))  # type: ignore[arg-type]
+    model = src.vector_model()[0]
+    config = Config.from_env(str(dst_target))
+    if model:
+        config = dataclasses.replace(config, model=model)
+    with Bank(config) as bank:
+        counts = import_from(bank, lines)
+    if progress:
+        progress(sum(counts.values()))
+    return counts

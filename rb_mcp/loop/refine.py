@@ -12,15 +12,26 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rb_mcp import consolidate, distill, prompts
-from rb_mcp import items as item_ops
-from rb_mcp.bank import MAX_CONTRAST_ITEMS, MAX_RECORD_ITEMS, Bank, coerce_steps, redact_step, steps_text
+from rb_mcp import prompts
+from rb_mcp.clock import now
 from rb_mcp.errors import InputError
 from rb_mcp.llm import LLM
+from rb_mcp.loop import consolidate, distill
+from rb_mcp.loop import items as item_ops
+from rb_mcp.loop.trajectories import (
+    MAX_CONTRAST_ITEMS,
+    MAX_RECORD_ITEMS,
+    coerce_steps,
+    redact_step,
+    steps_text,
+)
 from rb_mcp.models import AttemptView, ItemDraft, Outcome, RefineResult, Step
-from rb_mcp.store import GLOBAL, now
+from rb_mcp.store import GLOBAL
+
+if TYPE_CHECKING:
+    from rb_mcp.loop.bank import Bank
 
 
 def refine(

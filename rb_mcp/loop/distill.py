@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rb_mcp import consolidate, prompts, visibility
-from rb_mcp import items as item_ops
+from rb_mcp import prompts, visibility
 from rb_mcp.errors import RbError
 from rb_mcp.llm import (
     LLM,
@@ -27,13 +26,15 @@ from rb_mcp.llm import (
     ask_json,
     converse,
 )
+from rb_mcp.loop import consolidate
+from rb_mcp.loop import items as item_ops
 from rb_mcp.models import AttemptView, DrainReport, ItemDraft, Outcome, Trajectory
 from rb_mcp.redact import redact
 
 if TYPE_CHECKING:
-    from rb_mcp.bank import Bank
+    from rb_mcp.loop.bank import Bank
 
-log = logging.getLogger("rb_mcp.distill")
+log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, float, str], None]
 RECALLED = "[recalled memory]"

@@ -25,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
-from rb_mcp import __version__, sampling, visibility
+from rb_mcp import __version__, visibility
 from rb_mcp.config import Config
 from rb_mcp.errors import RbError
 from rb_mcp.llm import LLM, ChainLLM, http_from_config
@@ -48,12 +48,13 @@ from rb_mcp.models import (
     RefineResult,
     Step,
 )
+from rb_mcp.server import sampling
 
 if TYPE_CHECKING:  # the bank (numpy, SQLite, the index) is imported after the handshake
-    from rb_mcp.bank import Bank
-    from rb_mcp.distill import ProgressFn
+    from rb_mcp.loop.bank import Bank
+    from rb_mcp.loop.distill import ProgressFn
 
-log = logging.getLogger("rb_mcp.server")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 OPEN_TIMEOUT = 120.0  # seconds a tool call waits for the bank to open (a busy bank retries its lock)
 AFTER_HANDSHAKE = 0.1  # seconds after `initialized` (the client's tools/list comes first) to open the bank
@@ -100,7 +101,7 @@ def _tool_error(exc: Exception) -> ToolError:
 
 
 def _open_default(config: Config) -> Bank:
-    from rb_mcp.bank import Bank
+    from rb_mcp.loop.bank import Bank
 
     return Bank(config)
 
@@ -455,7 +456,7 @@ def build_server(
 
         def op(bank: Bank, llm: LLM | None, progress: ProgressFn | None) -> DrainReport:
             if llm is None:
-                from rb_mcp.distill import queue_report
+                from rb_mcp.loop.distill import queue_report
 
                 return queue_report(
                     bank,
@@ -527,7 +528,7 @@ def _register_resources(app: MCPServer, state: dict[str, Any], opened: Future[Ba
     @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")
     def recent_items() -> str:
         """The 25 most recently updated active memory items (that this client may see)."""
-        from rb_mcp import items as item_ops
+        from rb_mcp.loop import items as item_ops
 
         seen, params = visibility.sql_filter("scope")
         rows = bank().store.query(
@@ -540,7 +541,7 @@ def _register_resources(app: MCPServer, state: dict[str, Any], opened: Future[Ba
     @app.resource("rb://items/{item_id}", name="item", mime_type="application/json")
     def item(item_id: str) -> str:
         """One memory item with its history and source trajectories."""
-        from rb_mcp import items as item_ops
+        from rb_mcp.loop import items as item_ops
 
         if not item_id.isdigit():
             raise ResourceError(f"item id {item_id!r} is not a number; use rb://items/<id>")

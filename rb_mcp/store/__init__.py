@@ -1,0 +1,32 @@
+"""Storage: one `Store` protocol, two backends, one factory.
+
+    open_store(address) -> Store
+        a path  -> SqliteStore   (rb_mcp.store.sqlite: one file, WAL, FTS5, rb_mcp.store.vindex)
+        a URL   -> PgStore       (rb_mcp.store.postgres: PostgreSQL, pgvector HNSW, tsvector/GIN)
+
+This package is the only one that holds SQL or imports a database driver. Code above it (the loop,
+the admin commands, the surfaces) calls the methods of `Store` and never asks which backend it
+talks to: where the backends differ (keyword search, bulk copy, id sequences), each implements the
+method its own way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rb_mcp.store.common import GLOBAL, from_blob, is_url, to_blob
+from rb_mcp.store.protocol import Store
+
+__all__ = ["GLOBAL", "Store", "from_blob", "is_url", "open_store", "to_blob"]
+
+
+def open_store(address: str | Path) -> Store:
+    """Open the bank at `address`: a SQLite file path, or a `postgresql://` URL for a team bank."""
+    if is_url(address):
+        # Deferred: psycopg is an optional extra, and a SQLite user never pays its import.
+        from rb_mcp.store.postgres import PgStore
+
+        return PgStore.open(str(address))
+    from rb_mcp.store.sqlite import SqliteStore
+
+    return SqliteStore.open(address)
