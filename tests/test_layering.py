@@ -181,7 +181,9 @@ def _sql_literals(module: str) -> Iterator[tuple[int, str]]:
             if SQL.search(node.value):
                 yield node.lineno, node.value
         elif isinstance(node, ast.JoinedStr):
-            text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+            text = "".join(
+                v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+            )
             if SQL.search(text):
                 yield node.lineno, text
 
@@ -204,4 +206,6 @@ def test_the_checks_see_what_they_look_for(tmp_path):
     assert SQL.search("update trajectories set status = ?")
     assert not SQL.search("Select the best item from the list")
     assert not SQL.search("update the docs, then delete the draft")
-    assert LAYERS[layer("rb_mcp.server.app")] > LAYERS[layer("rb_mcp.loop.bank")] > LAYERS[layer("rb_mcp.store")]
+    assert (
+        LAYERS[layer("rb_mcp.server.app")] > LAYERS[layer("rb_mcp.loop.bank")] > LAYERS[layer("rb_mcp.store")]
+    )

@@ -33,6 +33,8 @@ from rb_mcp.errors import StoreError
 from rb_mcp.store import lexical, migrations
 from rb_mcp.store import pg_migrations as pgmigrations
 from rb_mcp.store.common import GLOBAL, check_model, is_url
+from rb_mcp.store.housekeeping import HousekeepingRows
+from rb_mcp.store.items import ItemRows
 from rb_mcp.store.pgsql import (
     SERIAL_TABLES,
     PgConn,
@@ -44,6 +46,7 @@ from rb_mcp.store.pgsql import (
 from rb_mcp.store.pgsql import (
     driver as _driver,
 )
+from rb_mcp.store.trajectories import TrajectoryRows
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ def hnsw_build_mb(rows: int, dim: int) -> int:
     return int(min(max(64.0, need), pg_build_memory_mb()))
 
 
-class PgStore:
+class PgStore(ItemRows, TrajectoryRows, HousekeepingRows):
     """A bank in a PostgreSQL database. Open with `PgStore.open(url)`; close with `close()`."""
 
     dialect = "postgres"

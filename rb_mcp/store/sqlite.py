@@ -31,6 +31,9 @@ import numpy as np
 from rb_mcp.errors import StoreError
 from rb_mcp.store import lexical, migrations, vindex
 from rb_mcp.store.common import GLOBAL, check_model
+from rb_mcp.store.housekeeping import HousekeepingRows
+from rb_mcp.store.items import ItemRows
+from rb_mcp.store.trajectories import TrajectoryRows
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ def _is_busy(exc: Exception) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SqliteStore:
+class SqliteStore(ItemRows, TrajectoryRows, HousekeepingRows):
     """One bank file. Open with `SqliteStore.open(path)` (or `rb_mcp.store.open_store`); close with
     `close()`."""
 
