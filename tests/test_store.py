@@ -235,7 +235,7 @@ def test_keyword_search_when_every_word_is_common(bank: Bank, monkeypatch):
     if bank.store.dialect == "sqlite":
         assert bank.store.match_plan("item_fts", "parser timeout worker")[1] is False
         assert items == newest  # at most ROWS rows are looked at, newest first
-        tasks, files = bank.retriever._task_keywords("parser timeout worker", ["global"], 5, set())
+        tasks, files = bank.store.task_keywords("parser timeout worker", ["global"], 5, set())
         assert len(tasks) == 3 and tasks == sorted(tasks, reverse=True) and files == []
     else:  # PostgreSQL leaves such a query to the vectors (see PgStore._keyword_plan)
         assert items == [] and bank.store.task_keywords("parser timeout worker", ["global"], 5, set()) == (

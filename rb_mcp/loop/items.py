@@ -21,6 +21,7 @@ from rb_mcp.loop.gate import item_problems
 from rb_mcp.models import ItemDraft, Kind, MemoryItem, RejectedItem, StoredItem
 from rb_mcp.redact import redact
 from rb_mcp.store import Store, from_blob, to_blob
+from rb_mcp.store.common import ID_FLOOR
 
 ITEM_COLUMNS = (
     "id, title, description, content, kind, scope, trajectory_id, files, tags, created_at, updated_at, "
@@ -134,7 +135,7 @@ def store_items(
                 "insert into items (id, title, description, content, kind, scope, trajectory_id, files, tags, "
                 "embedding, content_hash, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    _next_item_id(store, db),
+                    store.next_item_id(db),
                     draft.title,
                     draft.description,
                     draft.content,
@@ -230,24 +231,6 @@ def credit(store: Store, recall_id: int | None, outcome: str) -> list[int]:
         return ids if column else []
 
 
-# Item ids are never reused: a hard-forgotten id that came back on the next insert would inherit
-# the old item's recall hits, credit and the references agents kept to it. The table has no
-# AUTOINCREMENT (changing that needs a table rebuild), so the highest id ever forgotten is kept in
-# `meta` and new ids start above it, inside the same write transaction.
-_ID_FLOOR = "item_id_floor"
-
-
-def _next_item_id(store: Store, db: Any) -> int:
-    if store.dialect == "postgres":
-        return store.next_item_id(db)  # a sequence: never reused, and safe under concurrent writers
-    row = db.execute(
-        "select max(coalesce((select max(id) from items), 0), "
-        "coalesce((select cast(value as integer) from meta where key = ?), 0))",
-        (_ID_FLOOR,),
-    ).fetchone()
-    return int(row[0]) + 1
-
-
 def forget(store: Store, item_id: int, hard: bool = True) -> bool:
     """Remove an item (row, vector, FTS row, history) or archive it; False when it does not exist."""
     with store.transaction() as db:
@@ -262,7 +245,7 @@ def forget(store: Store, item_id: int, hard: bool = True) -> bool:
                 "insert into meta values (?, ?) on conflict (key) do update "
                 "set value = case when cast(meta.value as integer) > cast(excluded.value as integer) "
                 "then meta.value else excluded.value end",
-                (_ID_FLOOR, str(item_id)),
+                (ID_FLOOR, str(item_id)),
             )
         else:
             db.execute("update items set status = 'archived', updated_at = ? where id = ?", (now(), item_id))

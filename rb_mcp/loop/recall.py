@@ -19,7 +19,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,7 +29,7 @@ from rb_mcp.errors import EmbedError, StoreError
 from rb_mcp.loop.items import get_items
 from rb_mcp.models import Episode, Kind, Provenance, RecallHit, RecallResult
 from rb_mcp.redact import redact
-from rb_mcp.store import GLOBAL, Store, from_blob, lexical
+from rb_mcp.store import GLOBAL, Store, from_blob
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +64,6 @@ class Retriever:
     def store(self) -> Store:
         return self.bank.store
 
-    @cached_property
-    def _materialized(self) -> str:
-        """`materialized ` where SQLite (3.35+) takes the hint; without it a twice-read CTE runs twice."""
-        version = tuple(int(p) for p in str(self.store.one("select sqlite_version()")[0]).split(".")[:2])
-        return "materialized " if version >= (3, 35) else ""
-
     def recall(
         self,
         task: str,
@@ -96,7 +89,7 @@ class Retriever:
             qvec = None
         vectors = _VECTOR_POOL.submit(self._vector_lane, qvec, partitions, pool) if qvec is not None else None
         excluded = set(exclude_trajectories)
-        task_kw, task_files = self._task_keywords(task, partitions, pool, excluded)
+        task_kw, task_files = self.store.task_keywords(task, partitions, pool, excluded)
         item_kw = [i for i, _ in self.store.keyword("item_fts", task, partitions, pool)]
         task_vec, item_vec = vectors.result() if vectors is not None else ([], [])
         task_vec = [(t, s) for t, s in task_vec if t not in excluded]
@@ -139,44 +132,6 @@ class Retriever:
             self.store.knn("task_vec", qvec, partitions, pool),
             self.store.knn("item_vec", qvec, partitions, pool),
         )
-
-    def _task_keywords(
-        self, task: str, partitions: Sequence[str], limit: int, excluded: set[int]
-    ) -> tuple[list[int], list[int]]:
-        """Past tasks by BM25 over their text and files, and by BM25 over their files alone.
-
-        Both rankings come from one FTS5 match, materialized once: about the cost of the keyword
-        search alone, where a second match would double it. The first weighs the files twice as
-        much as the text, as `Store.keyword` does; the second is past work on the files and
-        modules this task names, or whose file names share its words.
-        """
-        if self.store.dialect == "postgres":
-            return self.store.task_keywords(task, partitions, limit, excluded)
-        match, bm25 = self.store.match_plan("task_fts", task) if partitions else ("", True)
-        if not match:
-            return [], []
-        marks = ",".join("?" * len(partitions))
-        if not bm25:  # every word is common: the rows holding the two rarest, newest first
-            rows = self.store.query(
-                "select f.rowid from task_fts f join trajectories t on t.id = f.rowid "
-                f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks}) "
-                "order by f.rowid desc limit ?",
-                (match, *partitions, min(lexical.ROWS, limit + len(excluded))),
-            )
-            return [int(i) for (i,) in rows if i not in excluded][:limit], []
-        rows = self.store.query(
-            f"with m as {self._materialized}(select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, "
-            "bm25(task_fts, 0.0, 1.0) as rf from task_fts f join trajectories t on t.id = f.rowid "
-            f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks}) "
-            "order by f.rowid desc limit ?) "
-            "select * from (select id, 0, r from m order by r limit ?) "
-            "union all select * from (select id, 1, rf from m where rf < 0 order by rf limit ?)",
-            (match, *partitions, lexical.ROWS, limit, limit),
-        )
-        ranked = sorted(rows, key=lambda row: row[2])
-        by_text = [int(i) for i, files_only, _ in ranked if not files_only and i not in excluded]
-        by_files = [int(i) for i, files_only, _ in ranked if files_only and i not in excluded]
-        return by_text, by_files
 
     def _task_sims(self, trajectory_ids: list[int], qvec: np.ndarray) -> dict[int, float]:
         if not trajectory_ids:

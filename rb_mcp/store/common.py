@@ -9,6 +9,11 @@ import numpy as np
 from rb_mcp.errors import StoreError
 
 GLOBAL = "global"
+# Item ids are never reused: a hard-forgotten id that came back on the next insert would inherit
+# the old item's recall hits, credit and the references agents kept to it. SQLite's `items` has no
+# AUTOINCREMENT (changing that needs a table rebuild), so the highest id ever forgotten is kept in
+# `meta` under this key and new ids start above it, inside the same write transaction.
+ID_FLOOR = "item_id_floor"
 
 
 def is_url(target: Any) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rb_mcp.errors import InputError, StoreError
+from rb_mcp.store.common import ID_FLOOR
 from rb_mcp.store.schema import COLUMNS, TABLES
 from rb_mcp.store.sqlite import SqliteStore
 
@@ -33,7 +34,6 @@ KEYS = {
     "item_history": ("id",),
     "recall_hits": ("recall_id", "item_id"),
 }
-_ID_FLOOR = "item_id_floor"
 
 Progress = Callable[[int], None]
 
@@ -104,7 +104,7 @@ def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str,
         if floor > top:
             ddb.execute(
                 "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
-                (_ID_FLOOR, str(floor)),
+                (ID_FLOOR, str(floor)),
             )
         dst.sync_ids(ddb)
     return counts
@@ -133,7 +133,7 @@ def _bulk(store: Any, db: Any) -> Iterator[None]:
 
 def _floor_of(store: Any, db: Any) -> int:
     """The highest item id ever handed out or forgotten in this bank: new ids must stay above it."""
-    row = db.execute("select value from meta where key = ?", (_ID_FLOOR,)).fetchone()
+    row = db.execute("select value from meta where key = ?", (ID_FLOOR,)).fetchone()
     floor = int(row[0]) if row else 0
     if getattr(store, "dialect", "sqlite") == "postgres":
         floor = max(floor, store.id_floor())

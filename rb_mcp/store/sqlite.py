@@ -23,6 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from rb_mcp.errors import StoreError
 from rb_mcp.store import lexical, migrations, vindex
-from rb_mcp.store.common import GLOBAL, check_model
+from rb_mcp.store.common import GLOBAL, ID_FLOOR, check_model
 from rb_mcp.store.housekeeping import HousekeepingRows
 from rb_mcp.store.items import ItemRows
 from rb_mcp.store.trajectories import TrajectoryRows
@@ -290,6 +291,15 @@ class SqliteStore(ItemRows, TrajectoryRows, HousekeepingRows):
     def lock_items(self, db: Any, ids: Sequence[int]) -> None:
         """Lock item rows until the transaction ends: already held, as above."""
 
+    def next_item_id(self, db: Any) -> int:
+        """The id for a new item: above every item and every forgotten id (`common.ID_FLOOR`)."""
+        row = db.execute(
+            "select max(coalesce((select max(id) from items), 0), "
+            "coalesce((select cast(value as integer) from meta where key = ?), 0))",
+            (ID_FLOOR,),
+        ).fetchone()
+        return int(row[0]) + 1
+
     def sync_ids(self, db: Any) -> None:
         """Nothing to do: SQLite hands out ids above the highest row (and `items` keeps a floor)."""
 
@@ -474,6 +484,48 @@ class SqliteStore(ItemRows, TrajectoryRows, HousekeepingRows):
             )
         sql = f"select id, r from ({inner} order by f.rowid desc limit ?) order by r limit ?"
         return [(int(i), float(r)) for i, r in self.query(sql, (match, *partitions, lexical.ROWS, k))]
+
+    @cached_property
+    def _materialized(self) -> str:
+        """`materialized ` where SQLite (3.35+) takes the hint; without it a twice-read CTE runs twice."""
+        version = tuple(int(p) for p in str(self.one("select sqlite_version()")[0]).split(".")[:2])
+        return "materialized " if version >= (3, 35) else ""
+
+    def task_keywords(
+        self, task: str, partitions: Sequence[str], limit: int, excluded: set[int]
+    ) -> tuple[list[int], list[int]]:
+        """Past tasks by BM25 over their text and files, and by BM25 over their files alone.
+
+        Both rankings come from one FTS5 match, materialized once: about the cost of the keyword
+        search alone, where a second match would double it. The first weighs the files twice as
+        much as the text, as `keyword` does; the second is past work on the files and
+        modules this task names, or whose file names share its words.
+        """
+        match, bm25 = self.match_plan("task_fts", task) if partitions else ("", True)
+        if not match:
+            return [], []
+        marks = ",".join("?" * len(partitions))
+        if not bm25:  # every word is common: the rows holding the two rarest, newest first
+            rows = self.query(
+                "select f.rowid from task_fts f join trajectories t on t.id = f.rowid "
+                f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks}) "
+                "order by f.rowid desc limit ?",
+                (match, *partitions, min(lexical.ROWS, limit + len(excluded))),
+            )
+            return [int(i) for (i,) in rows if i not in excluded][:limit], []
+        rows = self.query(
+            f"with m as {self._materialized}(select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, "
+            "bm25(task_fts, 0.0, 1.0) as rf from task_fts f join trajectories t on t.id = f.rowid "
+            f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks}) "
+            "order by f.rowid desc limit ?) "
+            "select * from (select id, 0, r from m order by r limit ?) "
+            "union all select * from (select id, 1, rf from m where rf < 0 order by rf limit ?)",
+            (match, *partitions, lexical.ROWS, limit, limit),
+        )
+        ranked = sorted(rows, key=lambda row: row[2])
+        by_text = [int(i) for i, files_only, _ in ranked if not files_only and i not in excluded]
+        by_files = [int(i) for i, files_only, _ in ranked if files_only and i not in excluded]
+        return by_text, by_files
 
     # ---- consistency -----------------------------------------------------------------------
     def consistency_problems(self) -> list[str]:
