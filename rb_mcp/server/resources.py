@@ -1,0 +1,81 @@
+"""The MCP resources (browsing the bank) and prompts (the loop as a slash command)."""
+
+from __future__ import annotations
+
+import json
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
+
+from rb_mcp import visibility
+from rb_mcp.server.calls import BankHandle
+
+
+def register_resources(app: MCPServer, handle: BankHandle) -> None:
+    bank = handle.for_resource
+
+    @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")
+    def recent_items() -> str:
+        """The 25 most recently updated active memory items (that this client may see)."""
+        from rb_mcp.loop import items as item_ops
+
+        seen, params = visibility.sql_filter("scope")
+        rows = bank().store.query(
+            f"select {item_ops.ITEM_COLUMNS} from items where status = 'active' and {seen} "
+            "order by updated_at desc limit 25",
+            params,
+        )
+        return json.dumps([item_ops.row_to_item(r).model_dump(mode="json") for r in rows], indent=1)
+
+    @app.resource("rb://items/{item_id}", name="item", mime_type="application/json")
+    def item(item_id: str) -> str:
+        """One memory item with its history and source trajectories."""
+        from rb_mcp.loop import items as item_ops
+
+        if not item_id.isdigit():
+            raise ResourceError(f"item id {item_id!r} is not a number; use rb://items/<id>")
+        found = item_ops.get_items(bank().store, [int(item_id)])
+        if not found or not visibility.visible([found[int(item_id)].scope])[0]:
+            raise ResourceError(f"no memory item {item_id}")
+        data = found[int(item_id)].model_dump(mode="json")
+        data["history"] = item_ops.history(bank().store, int(item_id))
+        data["sources"] = [
+            r[0]
+            for r in bank().store.query(
+                "select trajectory_id from item_sources where item_id = ?", (int(item_id),)
+            )
+        ]
+        return json.dumps(data, indent=1)
+
+    @app.resource("rb://stats", name="stats", mime_type="application/json")
+    def stats() -> str:
+        """Counts of items by kind and status, trajectories by status, recalls."""
+        from rb_mcp.admin import stats as bank_stats
+
+        result = bank_stats(bank())
+        # Counts stay bank-wide; the names of scopes this client may not see are left out.
+        shown = visibility.visible([p["scope"] for p in result.projects])
+        result.projects = [p for p, ok in zip(result.projects, shown) if ok]
+        return result.model_dump_json(indent=1)
+
+
+def register_prompts(app: MCPServer) -> None:
+    @app.prompt(name="use-memory", description="Work a task with rb-mcp memory: recall, work, record.")
+    def use_memory(task: str) -> str:
+        return (
+            f"Task: {task}\n\n"
+            "Before you start, call recall_strategies with this task and read the guidance. While you work, "
+            "if you get stuck or an attempt fails, call refine_attempt (mode='sequential') with your attempt. "
+            "When you are done, call record_trajectory with the task, your steps, your verdict (success, "
+            "failure or impossible) and the recall_id, and follow its prompt to distill up to 3 lessons."
+        )
+
+    @app.prompt(
+        name="record-task", description="Record what just happened as a trajectory and distill lessons."
+    )
+    def record_task(task: str) -> str:
+        return (
+            f"The task '{task}' has ended. Call record_trajectory with the task, the main steps you took with "
+            "their observations, the files you touched and your honest verdict. Then answer its extraction "
+            "prompt with up to 3 transferable memory items."
+        )
