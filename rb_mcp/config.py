@@ -1,18 +1,241 @@
-"""Settings from the environment (RB_MCP_*) with defaults; one place documents every knob.
+"""Settings: each one defined once below, with its type, default, bounds and help.
 
-The README's configuration table is generated from `SETTINGS` below (and a test checks they agree),
-so a knob cannot exist without being documented.
+`Config.from_env()` reads them from RB_MCP_* environment variables (pydantic-settings); `Config(...)`
+builds one in code (tests, the admin commands) without reading the environment. `SETTINGS` is the
+table of every knob as users see it (variable, default, help): the CLI's help, the README and
+server.json are checked against it, so a knob cannot exist without being documented.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rb_mcp.errors import InputError
 
 DEFAULT_MODEL = "rb-mcp/all-MiniLM-L6-v2-int8"
+ENV_PREFIX = "RB_MCP_"
+
+
+def default_bank_path() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("rb-mcp", appauthor=False) / "bank.sqlite3"
+
+
+def _bank_target(value: Any) -> Path | str:
+    """A postgresql:// URL stays a string (a Path would fold its `//`); anything else is a file."""
+    if value is None or value == "":
+        return default_bank_path()
+    text = os.fspath(value)
+    if text.startswith(("postgresql://", "postgres://")):
+        return text
+    return Path(text).expanduser()
+
+
+def _switch(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raw = str(value).strip().lower()
+    if raw in ("auto", "on", "1", "true", "yes"):
+        return True
+    if raw in ("off", "0", "false", "no"):
+        return False
+    raise ValueError("is not understood; set it to on or off (auto, 1, 0 are accepted too)")
+
+
+def _url(value: Any) -> str:
+    raw = str(value or "").strip().rstrip("/")
+    if raw and not raw.lower().startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:11434/v1)")
+    return raw
+
+
+def _csv(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return tuple(part.strip() for part in str(value or "").split(",") if part.strip())
+
+
+def _stripped(value: Any) -> str:
+    return str(value or "").strip()
+
+
+Bank = Annotated[Path | str, BeforeValidator(_bank_target)]
+Switch = Annotated[bool, BeforeValidator(_switch)]
+Url = Annotated[str, BeforeValidator(_url)]
+Csv = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_csv)]
+Text = Annotated[str, BeforeValidator(_stripped)]
+
+
+def _shown(text: str) -> dict[str, Any]:
+    """The default as the README shows it, where the real one depends on the machine."""
+    return {"shown": text}
+
+
+class Config(BaseModel):
+    """Every setting of rb-mcp. Frozen: derive a changed copy with `replace(...)`."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=(), validate_default=True)
+
+    bank: Bank = Field(
+        default_factory=default_bank_path,
+        description="Path of the SQLite bank file, or a postgresql:// URL for a team bank.",
+        json_schema_extra=_shown("<user data dir>/bank.sqlite3"),
+    )
+    model: Text = Field(
+        DEFAULT_MODEL,
+        description="Embedding model: the bundled offline default or any fastembed catalog model (needs hub access).",
+    )
+    project: str | None = Field(
+        None,
+        description="Project scope used when a tool call names none.",
+        json_schema_extra=_shown("(git remote or directory of the server's cwd)"),
+    )
+    k: int = Field(3, ge=1, le=20, description="Default number of memory items recall_strategies returns.")
+    min_score: float = Field(
+        0.30,
+        ge=-1.0,
+        le=1.0,
+        description="Similarity floor (cosine) below which a memory is not recalled; a past task whose files "
+        "match the task is kept below it.",
+    )
+    token_budget: int = Field(
+        1200, ge=100, le=20000, description="Upper bound on the tokens of recalled guidance per call."
+    )
+    dedupe_threshold: float = Field(
+        0.67,
+        ge=0.5,
+        le=1.0,
+        description="Cosine at or above which a new item is merged into an existing one instead of added.",
+    )
+    preload: Switch = Field(
+        True, description="Load the embedding model in the background right after start (0 = on first use)."
+    )
+    log_level: Annotated[str, BeforeValidator(lambda v: str(v or "WARNING").strip().upper())] = Field(
+        "WARNING", description="Log level of the server (logs go to stderr)."
+    )
+    sampling: Switch = Field(
+        True,
+        description="auto: judge and distill with the client's model when the client declares MCP sampling; "
+        "off: never.",
+        json_schema_extra=_shown("auto"),
+    )
+    sampling_timeout: float = Field(
+        300.0,
+        ge=1.0,
+        le=3600.0,
+        description="Seconds to wait for the client's model to answer one sampling request.",
+    )
+    llm_base_url: Url = Field(
+        "",
+        description="OpenAI-compatible endpoint for server-side judging and distilling, e.g. "
+        "http://127.0.0.1:11434/v1.",
+        json_schema_extra=_shown("(none)"),
+    )
+    llm_model: Text = Field(
+        "",
+        description="Model name sent to that endpoint (required with it).",
+        json_schema_extra=_shown("(none)"),
+    )
+    # repr=False keeps the key out of any log line or traceback that prints the config.
+    llm_api_key: Text = Field(
+        "",
+        repr=False,
+        description="Bearer key for that endpoint; never logged, stored or shown in errors.",
+        json_schema_extra=_shown("(none)"),
+    )
+    llm_timeout: float = Field(
+        60.0, ge=0.1, le=3600.0, description="Seconds before one request to the endpoint times out."
+    )
+    llm_retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries (with backoff) after a timeout, a 429 or a 5xx answer from the endpoint.",
+    )
+    llm_max_tokens: int = Field(
+        1500, ge=64, le=32000, description="Upper bound on the tokens of one model answer."
+    )
+    llm_check_turns: int = Field(
+        2,
+        ge=0,
+        le=5,
+        description="Review passes the server's model makes over a sequential refine_attempt (the check, then "
+        "'check again'); 0 = leave the self-check to the agent.",
+    )
+    llm_merge_floor: float = Field(
+        0.55,
+        ge=0.0,
+        le=1.0,
+        description="Cosine from which (up to the dedupe threshold) the server's model decides merge / keep both / "
+        "replace for a new item and its nearest neighbour; 1 = off.",
+    )
+    http_host: Text = Field(
+        "127.0.0.1",
+        description="serve --http: address to listen on (--host); beyond loopback only when an access token exists.",
+    )
+    http_port: int = Field(8765, ge=1, le=65535, description="serve --http: port to listen on (--port).")
+    http_allowed_origins: Csv = Field(
+        (),
+        description="serve --http: comma-separated extra Origin values allowed (browsers); others get 403.",
+        json_schema_extra=_shown("(loopback origins)"),
+    )
+    http_allowed_hosts: Csv = Field(
+        (),
+        description="serve --http: comma-separated extra Host header values allowed, e.g. the proxy's "
+        "rb.example.com; others get 421.",
+        json_schema_extra=_shown("(loopback names)"),
+    )
+    pg_build_memory_mb: int = Field(
+        4096,
+        ge=64,
+        le=1 << 20,
+        description="PostgreSQL: upper bound (MB) on maintenance_work_mem while `rb-mcp copy` builds the HNSW "
+        "indexes (sized to the vectors, so the graph fits in memory; lower it on a small server).",
+    )
+
+    @classmethod
+    def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:
+        """The settings from RB_MCP_* variables; `bank` (a --bank option) wins over RB_MCP_BANK."""
+        try:
+            values = _FromEnv().model_dump()
+        except ValidationError as exc:
+            raise InputError(_env_problem(exc)) from None
+        if bank:
+            values["bank"] = bank
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with `changes` applied and validated."""
+        return type(self)(**{**self.model_dump(), **changes})
+
+
+class _FromEnv(Config, BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+
+def _env_problem(exc: ValidationError) -> str:
+    """The first invalid variable, what it holds and what to set instead (never echoing a URL or key)."""
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else ""
+    field = Config.model_fields.get(name)
+    env = f"{ENV_PREFIX}{name.upper()}"
+    meta = {k: getattr(m, k) for m in (field.metadata if field else []) for k in ("ge", "le") if hasattr(m, k)}
+    if "ge" in meta and "le" in meta:
+        whole = field is not None and field.annotation is int
+        kind = "a whole number" if whole else "a value"
+        return f"{env}={os.environ.get(env)!r} is invalid; set it to {kind} between {meta['ge']} and {meta['le']}"
+    if name in ("llm_base_url", "llm_api_key", "bank"):
+        return f"{env} is invalid: {str(error['msg']).removeprefix('Value error, ')}"
+    return f"{env}={os.environ.get(env)!r} {str(error['msg']).removeprefix('Value error, ')}"
 
 
 @dataclass(frozen=True)
@@ -22,228 +245,20 @@ class Setting:
     help: str
 
 
+def _shown_default(name: str) -> str:
+    field = Config.model_fields[name]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "shown" in extra:
+        return str(extra["shown"])
+    value = field.default
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return f"{value:.2f}" if value < 1 else f"{value:g}"
+    return str(value)
+
+
 SETTINGS: dict[str, Setting] = {
-    "bank": Setting(
-        "RB_MCP_BANK",
-        "<user data dir>/bank.sqlite3",
-        "Path of the SQLite bank file, or a postgresql:// URL for a team bank.",
-    ),
-    "model": Setting(
-        "RB_MCP_MODEL",
-        DEFAULT_MODEL,
-        "Embedding model: the bundled offline default or any fastembed catalog model (needs hub access).",
-    ),
-    "project": Setting(
-        "RB_MCP_PROJECT",
-        "(git remote or directory of the server's cwd)",
-        "Project scope used when a tool call names none.",
-    ),
-    "k": Setting("RB_MCP_K", "3", "Default number of memory items recall_strategies returns."),
-    "min_score": Setting(
-        "RB_MCP_MIN_SCORE",
-        "0.30",
-        "Similarity floor (cosine) below which a memory is not recalled; a past task whose files match the task is kept below it.",
-    ),
-    "token_budget": Setting(
-        "RB_MCP_TOKEN_BUDGET", "1200", "Upper bound on the tokens of recalled guidance per call."
-    ),
-    "dedupe_threshold": Setting(
-        "RB_MCP_DEDUPE_THRESHOLD",
-        "0.67",
-        "Cosine at or above which a new item is merged into an existing one instead of added.",
-    ),
-    "preload": Setting(
-        "RB_MCP_PRELOAD",
-        "1",
-        "Load the embedding model in the background right after start (0 = on first use).",
-    ),
-    "log_level": Setting("RB_MCP_LOG_LEVEL", "WARNING", "Log level of the server (logs go to stderr)."),
-    "sampling": Setting(
-        "RB_MCP_SAMPLING",
-        "auto",
-        "auto: judge and distill with the client's model when the client declares MCP sampling; off: never.",
-    ),
-    "sampling_timeout": Setting(
-        "RB_MCP_SAMPLING_TIMEOUT",
-        "300",
-        "Seconds to wait for the client's model to answer one sampling request.",
-    ),
-    "llm_base_url": Setting(
-        "RB_MCP_LLM_BASE_URL",
-        "(none)",
-        "OpenAI-compatible endpoint for server-side judging and distilling, e.g. http://127.0.0.1:11434/v1.",
-    ),
-    "llm_model": Setting(
-        "RB_MCP_LLM_MODEL", "(none)", "Model name sent to that endpoint (required with it)."
-    ),
-    "llm_api_key": Setting(
-        "RB_MCP_LLM_API_KEY",
-        "(none)",
-        "Bearer key for that endpoint; never logged, stored or shown in errors.",
-    ),
-    "llm_timeout": Setting(
-        "RB_MCP_LLM_TIMEOUT", "60", "Seconds before one request to the endpoint times out."
-    ),
-    "llm_retries": Setting(
-        "RB_MCP_LLM_RETRIES",
-        "2",
-        "Retries (with backoff) after a timeout, a 429 or a 5xx answer from the endpoint.",
-    ),
-    "llm_max_tokens": Setting(
-        "RB_MCP_LLM_MAX_TOKENS", "1500", "Upper bound on the tokens of one model answer."
-    ),
-    "llm_check_turns": Setting(
-        "RB_MCP_LLM_CHECK_TURNS",
-        "2",
-        "Review passes the server's model makes over a sequential refine_attempt (the check, then 'check again'); "
-        "0 = leave the self-check to the agent.",
-    ),
-    "llm_merge_floor": Setting(
-        "RB_MCP_LLM_MERGE_FLOOR",
-        "0.55",
-        "Cosine from which (up to the dedupe threshold) the server's model decides merge / keep both / replace "
-        "for a new item and its nearest neighbour; 1 = off.",
-    ),
-    "http_host": Setting(
-        "RB_MCP_HTTP_HOST",
-        "127.0.0.1",
-        "serve --http: address to listen on (--host); beyond loopback only when an access token exists.",
-    ),
-    "http_port": Setting("RB_MCP_HTTP_PORT", "8765", "serve --http: port to listen on (--port)."),
-    "http_allowed_origins": Setting(
-        "RB_MCP_HTTP_ALLOWED_ORIGINS",
-        "(loopback origins)",
-        "serve --http: comma-separated extra Origin values allowed (browsers); others get 403.",
-    ),
-    "http_allowed_hosts": Setting(
-        "RB_MCP_HTTP_ALLOWED_HOSTS",
-        "(loopback names)",
-        "serve --http: comma-separated extra Host header values allowed, e.g. the proxy's rb.example.com; others get 421.",
-    ),
-    "pg_build_memory_mb": Setting(
-        "RB_MCP_PG_BUILD_MEMORY_MB",
-        "4096",
-        "PostgreSQL: upper bound (MB) on maintenance_work_mem while `rb-mcp copy` builds the HNSW indexes "
-        "(sized to the vectors, so the graph fits in memory; lower it on a small server).",
-    ),
+    name: Setting(f"{ENV_PREFIX}{name.upper()}", _shown_default(name), field.description or "")
+    for name, field in Config.model_fields.items()
 }
-
-
-def default_bank_path() -> Path:
-    from platformdirs import user_data_path
-
-    return user_data_path("rb-mcp", appauthor=False) / "bank.sqlite3"
-
-
-def _env_float(name: str, default: float, lo: float, hi: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InputError(f"{name}={raw!r} is not a number; set it to a value between {lo} and {hi}") from None
-    if not lo <= value <= hi:
-        raise InputError(f"{name}={raw!r} is out of range; set it to a value between {lo} and {hi}")
-    return value
-
-
-def _env_int(name: str, default: int, lo: int, hi: int) -> int:
-    value = _env_float(name, default, lo, hi)
-    if value != int(value):
-        raise InputError(f"{name} must be a whole number between {lo} and {hi}")
-    return int(value)
-
-
-def pg_build_memory_mb() -> int:
-    return _env_int("RB_MCP_PG_BUILD_MEMORY_MB", 4096, 64, 1 << 20)
-
-
-def _env_url(name: str) -> str:
-    raw = (os.environ.get(name) or "").strip().rstrip("/")
-    if raw and not raw.lower().startswith(("http://", "https://")):
-        # Not echoed: a URL can carry credentials.
-        raise InputError(f"{name} must start with http:// or https:// (e.g. http://127.0.0.1:11434/v1)")
-    return raw
-
-
-def _env_list(name: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (os.environ.get(name) or "").split(",") if part.strip())
-
-
-def _env_switch(name: str) -> bool:
-    raw = (os.environ.get(name) or "auto").strip().lower()
-    if raw in ("auto", "on", "1", "true", "yes"):
-        return True
-    if raw in ("off", "0", "false", "no"):
-        return False
-    raise InputError(f"{name}={raw!r} is not understood; set it to auto or off")
-
-
-def _bank_target(value: str | os.PathLike[str] | None) -> Path | str:
-    """A postgresql:// URL stays a string (a Path would fold its `//`); anything else is a file."""
-    if not value:
-        return default_bank_path()
-    text = os.fspath(value)
-    if text.startswith(("postgresql://", "postgres://")):
-        return text
-    return Path(text).expanduser()
-
-
-@dataclass(frozen=True)
-class Config:
-    bank: Path | str = field(default_factory=default_bank_path)  # str: a postgresql:// URL
-    model: str = DEFAULT_MODEL
-    project: str | None = None
-    k: int = 3
-    min_score: float = 0.30
-    token_budget: int = 1200
-    dedupe_threshold: float = 0.67
-    preload: bool = True
-    log_level: str = "WARNING"
-    sampling: bool = True
-    sampling_timeout: float = 300.0
-    llm_base_url: str = ""
-    llm_model: str = ""
-    # repr=False keeps the key out of any log line or traceback that prints the config.
-    llm_api_key: str = field(default="", repr=False)
-    llm_timeout: float = 60.0
-    llm_retries: int = 2
-    llm_max_tokens: int = 1500
-    llm_check_turns: int = 2
-    llm_merge_floor: float = 0.55
-    http_host: str = "127.0.0.1"
-    http_port: int = 8765
-    http_allowed_origins: tuple[str, ...] = ()
-    http_allowed_hosts: tuple[str, ...] = ()
-    pg_build_memory_mb: int = 4096
-
-    @classmethod
-    def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:
-        env_bank = bank or os.environ.get("RB_MCP_BANK") or None
-        return cls(
-            bank=_bank_target(env_bank),
-            model=os.environ.get("RB_MCP_MODEL") or DEFAULT_MODEL,
-            project=os.environ.get("RB_MCP_PROJECT") or None,
-            k=_env_int("RB_MCP_K", 3, 1, 20),
-            min_score=_env_float("RB_MCP_MIN_SCORE", 0.30, -1.0, 1.0),
-            token_budget=_env_int("RB_MCP_TOKEN_BUDGET", 1200, 100, 20000),
-            dedupe_threshold=_env_float("RB_MCP_DEDUPE_THRESHOLD", 0.67, 0.5, 1.0),
-            preload=os.environ.get("RB_MCP_PRELOAD", "1") not in ("0", "false", "no", "off"),
-            log_level=(os.environ.get("RB_MCP_LOG_LEVEL") or "WARNING").upper(),
-            sampling=_env_switch("RB_MCP_SAMPLING"),
-            sampling_timeout=_env_float("RB_MCP_SAMPLING_TIMEOUT", 300.0, 1.0, 3600.0),
-            llm_base_url=_env_url("RB_MCP_LLM_BASE_URL"),
-            llm_model=(os.environ.get("RB_MCP_LLM_MODEL") or "").strip(),
-            llm_api_key=(os.environ.get("RB_MCP_LLM_API_KEY") or "").strip(),
-            llm_timeout=_env_float("RB_MCP_LLM_TIMEOUT", 60.0, 0.1, 3600.0),
-            llm_retries=_env_int("RB_MCP_LLM_RETRIES", 2, 0, 10),
-            llm_max_tokens=_env_int("RB_MCP_LLM_MAX_TOKENS", 1500, 64, 32000),
-            llm_check_turns=_env_int("RB_MCP_LLM_CHECK_TURNS", 2, 0, 5),
-            llm_merge_floor=_env_float("RB_MCP_LLM_MERGE_FLOOR", 0.55, 0.0, 1.0),
-            http_host=(os.environ.get("RB_MCP_HTTP_HOST") or "127.0.0.1").strip(),
-            http_port=_env_int("RB_MCP_HTTP_PORT", 8765, 1, 65535),
-            http_allowed_origins=_env_list("RB_MCP_HTTP_ALLOWED_ORIGINS"),
-            http_allowed_hosts=_env_list("RB_MCP_HTTP_ALLOWED_HOSTS"),
-            pg_build_memory_mb=pg_build_memory_mb(),
-        )

@@ -72,7 +72,7 @@ def test_http_serve_flags_and_token_actions():
 
 
 def test_every_setting_is_a_config_field_and_documented():
-    assert set(SETTINGS) == set(Config.__dataclass_fields__)
+    assert set(SETTINGS) == set(Config.model_fields)
     readme = (ROOT / "README.md").read_text()
     for setting in SETTINGS.values():
         assert setting.env in readme, f"README does not document {setting.env}"

@@ -4,7 +4,6 @@ sequential review, recall hygiene, model consolidation, the queue, and the bank 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -195,7 +194,7 @@ NEAR = {  # cosine ~0.80 to GOOD_ITEMS["failure"]: below the dedupe threshold, a
 
 def _gray_pair(bank: Bank) -> tuple[int, float]:
     # This pair sits at ~0.80: widen the gray zone around it (the defaults put it above the threshold).
-    bank.config = dataclasses.replace(bank.config, dedupe_threshold=0.88, llm_merge_floor=0.75)
+    bank.config = bank.config.replace(dedupe_threshold=0.88, llm_merge_floor=0.75)
     first = bank.record(
         task="task one", summary="s", outcome="failure", items=[GOOD_ITEMS["failure"]]
     ).stored[0]

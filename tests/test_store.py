@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 
 import numpy as np
@@ -217,7 +216,7 @@ def test_keyword_search_when_every_word_is_common(bank: Bank, monkeypatch):
 
     topics = ["unicode filenames", "daylight saving", "gzip streams", "socket reuse", "locale sorting",
               "symlink loops", "float rounding", "cron syntax"]  # fmt: skip
-    bank.config = dataclasses.replace(bank.config, dedupe_threshold=1.0)  # eight rows, not one merged
+    bank.config = bank.config.replace(dedupe_threshold=1.0)  # eight rows, not one merged
     for n, topic in enumerate(topics):
         _lesson(
             bank,
@@ -284,7 +283,7 @@ def test_reembed_switches_every_vector_to_the_new_model(bank: Bank, monkeypatch)
 
 def test_keyword_search_weighs_a_rare_word_above_a_common_one(bank: Bank):
     """BM25 on SQLite, ts_rank per word weighted by inverse document frequency on PostgreSQL."""
-    bank.config = dataclasses.replace(bank.config, dedupe_threshold=1.0)
+    bank.config = bank.config.replace(dedupe_threshold=1.0)
     common = ["unicode filenames", "daylight saving", "gzip streams", "socket reuse", "cron syntax"]
     for n, topic in enumerate(common):
         _lesson(

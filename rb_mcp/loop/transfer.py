@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -414,7 +413,7 @@ def append_bank(src: Any, dst_target: Any, progress: Callable[[int], None] | Non
     model = src.vector_model()[0]
     config = Config.from_env(str(dst_target))
     if model:
-        config = dataclasses.replace(config, model=model)
+        config = config.replace(model=model)
     with Bank(config) as bank:
         counts = import_from(bank, lines)
     if progress:

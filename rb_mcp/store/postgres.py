@@ -65,10 +65,10 @@ VEC_TABLES = {
 def hnsw_build_mb(rows: int, dim: int) -> int:
     """maintenance_work_mem for building an HNSW index over `rows` vectors: enough to keep the graph
     in memory (vector + default m=16 neighbour lists, with room to spare), within RB_MCP_PG_BUILD_MEMORY_MB."""
-    from rb_mcp.config import pg_build_memory_mb
+    from rb_mcp.config import Config
 
     need = rows * (4 * dim + 700) * 1.3 / 2**20
-    return int(min(max(64.0, need), pg_build_memory_mb()))
+    return int(min(max(64.0, need), Config.from_env().pg_build_memory_mb))
 
 
 class PgStore(ItemRows, TrajectoryRows, HousekeepingRows):
