@@ -228,7 +228,9 @@ def _env_problem(exc: ValidationError) -> str:
     name = str(error["loc"][0]) if error["loc"] else ""
     field = Config.model_fields.get(name)
     env = f"{ENV_PREFIX}{name.upper()}"
-    meta = {k: getattr(m, k) for m in (field.metadata if field else []) for k in ("ge", "le") if hasattr(m, k)}
+    meta = {
+        k: getattr(m, k) for m in (field.metadata if field else []) for k in ("ge", "le") if hasattr(m, k)
+    }
     if "ge" in meta and "le" in meta:
         whole = field is not None and field.annotation is int
         kind = "a whole number" if whole else "a value"

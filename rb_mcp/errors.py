@@ -2,12 +2,15 @@
 
     RbError                 base: anything rb-mcp raises on purpose
     +-- InputError          raised when a caller's input cannot be used (says what to fix)
+    |   +-- AccessError     raised when the caller may not read or write the scope a call names
+    |   +-- GateError       raised when a memory item fails the quality gate (lists every fix)
     +-- StoreError          raised when the bank file cannot be opened, read or written
     |   +-- SchemaError     raised when the bank was written by a newer rb-mcp
     +-- EmbedError          raised when the embedding model cannot be loaded or run
     +-- BankError           raised when the loop cannot proceed (unknown trajectory, wrong state)
+    +-- LLMError            raised when a server-side model cannot be reached or answers unusably
 
-sqlite3 errors are translated into StoreError in store.py; the MCP server turns every RbError
+Driver errors (sqlite3, psycopg) are translated into StoreError inside rb_mcp.store; the MCP server turns every RbError
 into a tool error whose message the calling model can act on.
 """
 
@@ -34,3 +37,15 @@ class EmbedError(RbError):
 
 class BankError(RbError):
     """Raised when the memory loop cannot proceed (unknown id, wrong state)."""
+
+
+class AccessError(InputError):
+    """Raised when the caller's identity may not read or write the scope a call names."""
+
+
+class GateError(InputError):
+    """Raised by `rb_mcp.loop.gate.check_item` when a memory item fails the gate; the message lists every fix."""
+
+
+class LLMError(RbError):
+    """Raised when a server-side model cannot be reached, refuses, or answers with something unusable."""

@@ -22,17 +22,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from rb_mcp import project as projects
-from rb_mcp.errors import InputError, RbError
+from rb_mcp.errors import AccessError, InputError, RbError
 
 GLOBAL = "global"
 PERSONAL = "personal"
 ALL = "*"
 USER_PREFIX = "user:"
 _IDENTITY = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
-
-
-class AccessError(InputError):
-    """Raised when the caller's identity may not read or write the scope a call names."""
 
 
 @dataclass(frozen=True)

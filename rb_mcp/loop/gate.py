@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from rb_mcp.errors import InputError
+from rb_mcp.errors import GateError
 
 __all__ = ["GateError", "check_item", "item_problems"]
 
@@ -34,10 +34,6 @@ LINE_NUMBER_MIN = 10
 # Style and copy checks look at this much of each field: an item far over the length limit is
 # rejected anyway, and pasting a multi-megabyte log must not make the gate slow.
 SCAN_LIMIT = 5 * CONTENT_MAX_CHARS
-
-
-class GateError(InputError):
-    """Raised by :func:`check_item` when a memory item fails the gate; the message lists every fix."""
 
 
 # ---- Text helpers.

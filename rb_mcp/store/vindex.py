@@ -62,7 +62,6 @@ TABLES = {
     "item_vec": VecTable("item_vec", "item", "item_id", "scope", "items", "embedding"),
     "task_vec": VecTable("task_vec", "task", "trajectory_id", "project", "trajectories", "task_embedding"),
 }
-BY_TAG = {spec.tag: spec for spec in TABLES.values()}
 RESET = "*"  # vec_changes.tbl of a change that invalidates every code (a new embedding model)
 
 
