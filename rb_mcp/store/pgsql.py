@@ -25,6 +25,13 @@ SERIAL_TABLES = ("recall_events", "trajectories", "items", "item_history", "acce
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # what FTS5's unicode61 keeps as a token
 
 
+# The vector tables and their (row key, partition) columns.
+VEC_TABLES = {
+    "item_vec": ("item_id", "scope"),
+    "task_vec": ("trajectory_id", "project"),
+}
+
+
 def redact_url(url: str) -> str:
     """The URL without its password, for messages and `stats`."""
     parts = urlsplit(url)

@@ -16,24 +16,21 @@ damaged (after which nothing more is written), newer schema (`SchemaError`).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rb_mcp.errors import StoreError
-from rb_mcp.store import lexical, migrations, vindex
-from rb_mcp.store.common import GLOBAL, ID_FLOOR, check_model
+from rb_mcp.store import consistency, lexical, migrations, vindex
+from rb_mcp.store.common import ID_FLOOR, check_model
 from rb_mcp.store.housekeeping import HousekeepingRows
 from rb_mcp.store.items import ItemRows
+from rb_mcp.store.sqlite_index import SqliteIndex
 from rb_mcp.store.trajectories import TrajectoryRows
 
 log = logging.getLogger(__name__)
@@ -96,11 +93,10 @@ def _is_busy(exc: Exception) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SqliteStore(ItemRows, TrajectoryRows, HousekeepingRows):
+class SqliteStore(SqliteIndex, ItemRows, TrajectoryRows, HousekeepingRows):
     """One bank file. Open with `SqliteStore.open(path)` (or `rb_mcp.store.open_store`); close with
     `close()`."""
 
-    _vindex: vindex.VectorIndex | None = None  # built on the first vector search
     dialect = "sqlite"
 
     def __init__(self, path: Path, db: Any, driver: str, vec_version: str | None, vec_error: str | None):
@@ -167,6 +163,14 @@ class SqliteStore(ItemRows, TrajectoryRows, HousekeepingRows):
             db.close()
             raise
         return store
+
+    def connect(self, mode: str) -> Any:
+        """A new connection to this bank's file ("rw", "ro" or "immutable")."""
+        return _connect(_driver()[0], self.path, mode)
+
+    @property
+    def driver_errors(self) -> type[Exception]:
+        return _driver()[0].Error
 
     @property
     def read_only(self) -> bool:
@@ -300,6 +304,21 @@ class SqliteStore(ItemRows, TrajectoryRows, HousekeepingRows):
         ).fetchone()
         return int(row[0]) + 1
 
+    def id_floor(self) -> int:
+        """The highest item id handed out or forgotten so far (new ids stay above it)."""
+        row = self.one(
+            "select max(coalesce((select max(id) from items), 0), "
+            "coalesce((select cast(value as integer) from meta where key = ?), 0))",
+            (ID_FLOOR,),
+        )
+        return int(row[0])
+
+    @contextlib.contextmanager
+    def bulk_load(self, db: Any) -> Iterator[None]:
+        """Filling an empty bank (`rb-mcp copy`): SQLite needs no special mode, its indexes are written
+        row by row in the same transaction."""
+        yield
+
     def sync_ids(self, db: Any) -> None:
         """Nothing to do: SQLite hands out ids above the highest row (and `items` keeps a floor)."""
 
@@ -339,246 +358,10 @@ class SqliteStore(ItemRows, TrajectoryRows, HousekeepingRows):
         vindex.reset(db)
         db.execute("delete from meta where key in ('embed_model', 'embed_dim')")
 
-    # ---- index maintenance (always called inside the row's transaction) --------------------
-    def index_item(self, db: Any, item_id: int) -> None:
-        row = db.execute(
-            "select title, description, content, tags, files, scope, embedding, status from items where id = ?",
-            (item_id,),
-        ).fetchone()
-        self.unindex_item(db, item_id)
-        if row is None or row[7] != "active":
-            return
-        title, description, content, tags, files, scope, embedding, _ = row
-        tags_text = " ".join(json.loads(tags))
-        files_text = " ".join(json.loads(files))
-        db.execute(
-            "insert into item_fts (rowid, title, description, content, tags, files) values (?, ?, ?, ?, ?, ?)",
-            (item_id, title, description, content, tags_text, files_text),
-        )
-        if embedding is not None:
-            vindex.write_code(db, vindex.TABLES["item_vec"], item_id, scope, embedding)
-
-    def unindex_item(self, db: Any, item_id: int) -> None:
-        db.execute("delete from item_fts where rowid = ?", (item_id,))
-        vindex.delete_code(db, vindex.TABLES["item_vec"], item_id)
-
-    def index_task(self, db: Any, trajectory_id: int) -> None:
-        row = db.execute(
-            "select task, files, project, task_embedding, role from trajectories where id = ?",
-            (trajectory_id,),
-        ).fetchone()
-        self.unindex_task(db, trajectory_id)
-        if row is None or row[4] == "refine":
-            return
-        task, files, project, embedding, _ = row
-        db.execute(
-            "insert into task_fts (rowid, task, files) values (?, ?, ?)",
-            (trajectory_id, task, " ".join(json.loads(files))),
-        )
-        if embedding is not None:
-            vindex.write_code(db, vindex.TABLES["task_vec"], trajectory_id, project or GLOBAL, embedding)
-
-    def unindex_task(self, db: Any, trajectory_id: int) -> None:
-        db.execute("delete from task_fts where rowid = ?", (trajectory_id,))
-        vindex.delete_code(db, vindex.TABLES["task_vec"], trajectory_id)
-
-    # ---- search ----------------------------------------------------------------------------
-    def knn(self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """Nearest neighbours by cosine *similarity*, best first, within the given partitions.
-
-        The in-memory binary index (`rb_mcp.vindex`) finds candidates and reranks them exactly;
-        it needs no SQLite extension. An in-memory bank (tests, `doctor`) is searched exactly.
-        """
-        if not partitions:
-            return []
-        index = self.vector_index()
-        if index is None:
-            return self._knn_numpy(table, vec, partitions, k)
-        try:
-            # A snapshot write from inside our own write transaction would wait on ourselves.
-            return index.search(table, vec, partitions, k, may_write=not self.db.in_transaction)
-        except _driver()[0].Error as exc:
-            raise self._translate(exc) from exc
-
-    def warm_vectors(self) -> None:
-        """Load the vector index now (from its snapshot), so the first recall does not pay for it."""
-        index = self.vector_index()
-        if index is not None:
-            with index.lock:
-                index.sync()
-
-    def vector_index(self) -> vindex.VectorIndex | None:
-        """This bank's vector index (created on first use); None for an in-memory bank."""
-        if str(self.path) == ":memory:":
-            return None
-        with self.lock:
-            if self._vindex is None:
-                mod, _ = _driver()
-                # A connection of its own: the index must only ever see committed rows.
-                self._vindex = vindex.VectorIndex(
-                    lambda: _connect(mod, self.path, self.mode), writable=not self.read_only
-                )
-            return self._vindex
-
-    def _knn_numpy(
-        self, table: str, vec: np.ndarray, partitions: Sequence[str], k: int
-    ) -> list[tuple[int, float]]:
-        # Exact cosine over the stored float vectors: the reference the fast path is measured
-        # against, and the search of in-memory banks.
-        marks = ",".join("?" * len(partitions))
-        if table == "item_vec":
-            sql = f"select id, embedding from items where status = 'active' and embedding is not null and scope in ({marks})"
-        else:
-            sql = (
-                "select id, task_embedding from trajectories where role != 'refine' and task_embedding is not null "
-                f"and coalesce(project, '{GLOBAL}') in ({marks})"
-            )
-        rows = self.query(sql, tuple(partitions))
-        if not rows:
-            return []
-        ids = np.array([r[0] for r in rows])
-        mat = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-        sims = mat @ np.asarray(vec, dtype=np.float32)
-        order = np.argsort(-sims)[:k]
-        return [(int(ids[i]), float(sims[i])) for i in order]
-
-    _ROWS_OF = {"item_fts": "items", "task_fts": "trajectories"}
-
-    def match_plan(self, table: str, text: str) -> tuple[str, bool]:
-        """The MATCH expression to search `table` for `text` with, and whether to rank its rows by
-        BM25 (see `rb_mcp.lexical`)."""
-        planner = self._planners.get(table)
-        if planner is None:
-
-            def count(exprs: list[str], cap: int) -> list[int]:
-                sql = f"select count(*) from (select rowid from {table} where {table} match ? limit ?)"
-                return [int(self.one(sql, (expr, cap))[0]) for expr in exprs]
-
-            def total() -> int:
-                return int(self.one(f"select coalesce(max(id), 0) from {self._ROWS_OF[table]}")[0])
-
-            planner = self._planners.setdefault(table, lexical.Planner(count, total))
-        return planner.planned(text)
-
-    def keyword(self, table: str, text: str, partitions: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """BM25 matches, best first, as (rowid, bm25) where lower bm25 is better (FTS5 convention).
-
-        At most `lexical.ROWS` matching rows (the newest) are scored: see `rb_mcp.lexical`; when
-        the plan says they are not worth BM25, the score is -rowid (newest first).
-        """
-        match, ranked = self.match_plan(table, text) if partitions else ("", True)
-        if not match:
-            return []
-        marks = ",".join("?" * len(partitions))
-        if table == "item_fts":
-            score = "bm25(item_fts, 3.0, 2.0, 1.0, 2.0, 2.0)" if ranked else "-f.rowid"
-            inner = (
-                f"select f.rowid as id, {score} as r from item_fts f "
-                f"join items i on i.id = f.rowid where item_fts match ? and i.scope in ({marks})"
-            )
-        else:
-            score = "bm25(task_fts, 1.0, 2.0)" if ranked else "-f.rowid"
-            inner = (
-                f"select f.rowid as id, {score} as r from task_fts f join trajectories t "
-                f"on t.id = f.rowid where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks})"
-            )
-        sql = f"select id, r from ({inner} order by f.rowid desc limit ?) order by r limit ?"
-        return [(int(i), float(r)) for i, r in self.query(sql, (match, *partitions, lexical.ROWS, k))]
-
-    @cached_property
-    def _materialized(self) -> str:
-        """`materialized ` where SQLite (3.35+) takes the hint; without it a twice-read CTE runs twice."""
-        version = tuple(int(p) for p in str(self.one("select sqlite_version()")[0]).split(".")[:2])
-        return "materialized " if version >= (3, 35) else ""
-
-    def task_keywords(
-        self, task: str, partitions: Sequence[str], limit: int, excluded: set[int]
-    ) -> tuple[list[int], list[int]]:
-        """Past tasks by BM25 over their text and files, and by BM25 over their files alone.
-
-        Both rankings come from one FTS5 match, materialized once: about the cost of the keyword
-        search alone, where a second match would double it. The first weighs the files twice as
-        much as the text, as `keyword` does; the second is past work on the files and
-        modules this task names, or whose file names share its words.
-        """
-        match, bm25 = self.match_plan("task_fts", task) if partitions else ("", True)
-        if not match:
-            return [], []
-        marks = ",".join("?" * len(partitions))
-        if not bm25:  # every word is common: the rows holding the two rarest, newest first
-            rows = self.query(
-                "select f.rowid from task_fts f join trajectories t on t.id = f.rowid "
-                f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks}) "
-                "order by f.rowid desc limit ?",
-                (match, *partitions, min(lexical.ROWS, limit + len(excluded))),
-            )
-            return [int(i) for (i,) in rows if i not in excluded][:limit], []
-        rows = self.query(
-            f"with m as {self._materialized}(select f.rowid as id, bm25(task_fts, 1.0, 2.0) as r, "
-            "bm25(task_fts, 0.0, 1.0) as rf from task_fts f join trajectories t on t.id = f.rowid "
-            f"where task_fts match ? and coalesce(t.project, '{GLOBAL}') in ({marks}) "
-            "order by f.rowid desc limit ?) "
-            "select * from (select id, 0, r from m order by r limit ?) "
-            "union all select * from (select id, 1, rf from m where rf < 0 order by rf limit ?)",
-            (match, *partitions, lexical.ROWS, limit, limit),
-        )
-        ranked = sorted(rows, key=lambda row: row[2])
-        by_text = [int(i) for i, files_only, _ in ranked if not files_only and i not in excluded]
-        by_files = [int(i) for i, files_only, _ in ranked if files_only and i not in excluded]
-        return by_text, by_files
-
     # ---- consistency -----------------------------------------------------------------------
     def consistency_problems(self) -> list[str]:
         """Every active item has exactly its FTS (and vector) row, and nothing else is indexed."""
-        problems: list[str] = []
-        checks = [
-            (
-                "items without FTS row",
-                "select id from items where status = 'active' and id not in (select rowid from item_fts)",
-            ),
-            (
-                "FTS rows without active item",
-                "select rowid from item_fts where rowid not in (select id from items where status = 'active')",
-            ),
-            (
-                "tasks without FTS row",
-                "select id from trajectories where role != 'refine' and id not in (select rowid from task_fts)",
-            ),
-            (
-                "task FTS rows without trajectory",
-                "select rowid from task_fts where rowid not in (select id from trajectories)",
-            ),
-        ]
-        checks += [
-            (
-                "items without vector",
-                "select id from items where status = 'active' and embedding is not null and id not in (select item_id from item_vec)",
-            ),
-            (
-                "vectors without active item",
-                "select item_id from item_vec where item_id not in (select id from items where status = 'active' and embedding is not null)",
-            ),
-            (
-                "item vectors in another scope than their item",
-                "select v.item_id from item_vec v join items i on i.id = v.item_id where v.scope != i.scope",
-            ),
-            (
-                "tasks without vector",
-                "select id from trajectories where role != 'refine' and task_embedding is not null and id not in (select trajectory_id from task_vec)",
-            ),
-            (
-                "task vectors without trajectory",
-                "select trajectory_id from task_vec where trajectory_id not in (select id from trajectories where role != 'refine' and task_embedding is not null)",
-            ),
-            (
-                "task vectors in another project than their task",
-                f"select v.trajectory_id from task_vec v join trajectories t on t.id = v.trajectory_id where v.project != coalesce(t.project, '{GLOBAL}')",
-            ),
-        ]
-        for label, sql in checks:
-            ids = [r[0] for r in self.query(sql)]
-            if ids:
-                problems.append(f"{label}: {ids[:10]}{' ...' if len(ids) > 10 else ''}")
+        problems = consistency.problems(self, consistency.KEYWORD_CHECKS + consistency.VECTOR_CHECKS)
         with self.lock:
             problems += vindex.code_problems(self.db)
         index = self.vector_index()
