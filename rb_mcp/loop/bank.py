@@ -9,28 +9,21 @@ follow-up call (or `rb-mcp distill`) brings the answer.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from rb_mcp import project as projects
 from rb_mcp import prompts, visibility
-from rb_mcp.clock import now
 from rb_mcp.config import Config
 from rb_mcp.embed import Embedder, FastEmbedder
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.llm import LLM
 from rb_mcp.loop import consolidate, distill, refine
 from rb_mcp.loop import items as item_ops
+from rb_mcp.loop import trajectories as trajs
 from rb_mcp.loop.recall import Retriever
-from rb_mcp.loop.trajectories import (
-    DEFAULT_KIND,
-    MAX_RECORD_ITEMS,
-    coerce_steps,
-    redact_step,
-    steps_text,
-)
+from rb_mcp.loop.trajectories import DEFAULT_KIND, MAX_RECORD_ITEMS, coerce_steps
 from rb_mcp.models import (
     ItemDraft,
     Kind,
@@ -42,14 +35,9 @@ from rb_mcp.models import (
     Trajectory,
 )
 from rb_mcp.redact import redact
-from rb_mcp.store import GLOBAL, Store, open_store, to_blob
+from rb_mcp.store import GLOBAL, Store, open_store
 
 log = logging.getLogger(__name__)
-
-TRAJ_COLUMNS = (
-    "id, task, project, steps, summary, outcome, rationale, files, status, role, recall_id, group_id, "
-    "iteration, created_at, updated_at"
-)
 
 
 class Bank:
@@ -79,6 +67,11 @@ class Bank:
             self.store.ensure_vectors(self.embedder.name, self.embedder.dim)
             self._vectors_ready = True
 
+    def use_embedder(self, embedder: Embedder) -> None:
+        """Switch to `embedder`, whose model the bank's vectors were just rebuilt with (`rb-mcp reembed`)."""
+        self.embedder = embedder
+        self._vectors_ready = True
+
     def embed_one(self, text: str):
         self.ready_vectors()
         return self.embedder.embed([text])[0]
@@ -87,94 +80,23 @@ class Bank:
         return visibility.resolve(project, self.default_project)
 
     def trajectory(self, trajectory_id: int) -> Trajectory:
-        row = self.store.one(f"select {TRAJ_COLUMNS} from trajectories where id = ?", (trajectory_id,))
-        if row is None:
-            raise BankError(
-                f"no trajectory with id {trajectory_id}; use the trajectory_id returned by record_trajectory, "
-                "or record the task again"
-            )
-        data = dict(zip([c.strip() for c in TRAJ_COLUMNS.split(",")], row))
-        data["steps"] = json.loads(data["steps"])
-        data["files"] = json.loads(data["files"])
-        return Trajectory(**data)
+        return trajs.get_trajectory(self.store, trajectory_id)
 
     def check_group(self, group_id: str | None) -> None:
         """Refuse a group_id whose attempts live in a scope the caller may not see (its notes would leak)."""
         if group_id:
-            for (where,) in self.store.query(
-                "select distinct project from trajectories where group_id = ?", (group_id,)
-            ):
+            for where in self.store.group_scopes(group_id):
                 visibility.check(where, f"group_id {group_id!r} (choose another id)")
 
     def _check_recall_id(self, recall_id: int | None) -> None:
         if recall_id is None:
             return
-        row = self.store.one("select project from recall_events where id = ?", (recall_id,))
-        if row is None:
+        event = self.store.recall_event(recall_id)
+        if event is None:
             raise InputError(
                 f"recall_id {recall_id} is unknown; pass the recall_id that recall_strategies returned"
             )
-        visibility.check(row[0], f"recall_id {recall_id}")
-
-    def _insert_trajectory(
-        self,
-        *,
-        task: str,
-        project: str | None,
-        steps: list[Step],
-        summary: str,
-        outcome: Outcome | None,
-        rationale: str,
-        files: Sequence[str],
-        status: str,
-        role: str,
-        recall_id: int | None = None,
-        group_id: str | None = None,
-        iteration: int | None = None,
-    ) -> int:
-        task = redact(task)
-        embedding = to_blob(self.embed_one(task)) if role != "refine" else None
-        steps_json = json.dumps([redact_step(s) for s in steps])
-        stamp = now()
-        with self.store.transaction() as db:
-            cur = db.execute(
-                "insert into trajectories (task, project, steps, summary, outcome, rationale, files, status, role, "
-                "recall_id, group_id, iteration, task_embedding, created_at, updated_at) "
-                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    task,
-                    project,
-                    steps_json,
-                    redact(summary),
-                    outcome,
-                    redact(rationale),
-                    json.dumps([redact(f) for f in files]),
-                    status,
-                    role,
-                    recall_id,
-                    group_id,
-                    iteration,
-                    embedding,
-                    stamp,
-                    stamp,
-                ),
-            )
-            trajectory_id = int(cur.lastrowid)
-            if group_id is not None:
-                db.execute(
-                    "insert or ignore into groups (group_id, task, project, created_at) values (?, ?, ?, ?)",
-                    (group_id, task, project, stamp),
-                )
-            self.store.index_task(db, trajectory_id)
-        return trajectory_id
-
-    def _update_trajectory(self, trajectory_id: int, **fields: Any) -> None:
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        with self.store.transaction() as db:
-            db.execute(
-                f"update trajectories set {sets}, updated_at = ? where id = ?",
-                (*fields.values(), now(), trajectory_id),
-            )
+        visibility.check(event["project"], f"recall_id {recall_id}")
 
     # ---- recall ----------------------------------------------------------------------------
     def recall(
@@ -246,7 +168,9 @@ class Bank:
                 next_step=distill.because(note, "could not judge it")
                 + f"Judge the trajectory: answer the prompt, then call record_trajectory(trajectory_id="
                 f"{trajectory_id}, outcome=..., rationale=...).",
-                prompt=prompts.judge(traj.task, self._trajectory_text(traj), traj.files, trajectory_id),
+                prompt=prompts.judge(
+                    traj.task, trajs.trajectory_text(self.store, traj), traj.files, trajectory_id
+                ),
             )
         if traj.status == "distilled" and drafts:
             raise InputError(
@@ -276,7 +200,11 @@ class Bank:
                 + f"Distill memory items: answer the prompt, then call record_trajectory(trajectory_id="
                 f"{trajectory_id}, items=[...]).",
                 prompt=prompts.extract(
-                    traj.outcome, traj.task, self._trajectory_text(traj), traj.files, trajectory_id
+                    traj.outcome,
+                    traj.task,
+                    trajs.trajectory_text(self.store, traj),
+                    traj.files,
+                    trajectory_id,
                 ),
             )
         return self._distill(traj, drafts, credited)
@@ -284,13 +212,7 @@ class Bank:
     def _apply_verdict(self, traj: Trajectory, outcome: Outcome, rationale: str) -> list[int]:
         # Only the first verdict counts: a model answer that arrives late (a sampling job, a drain running
         # alongside) must not reopen a trajectory someone else already judged or distilled.
-        with self.store.transaction() as db:
-            cur = db.execute(
-                "update trajectories set outcome = ?, rationale = ?, status = 'pending_items', updated_at = ? "
-                "where id = ? and outcome is null",
-                (outcome, redact(rationale), now(), traj.id),
-            )
-        if cur.rowcount == 0:
+        if not self.store.set_verdict(traj.id, outcome, redact(rationale)):
             return []
         return item_ops.credit(self.store, traj.recall_id, outcome)
 
@@ -361,7 +283,8 @@ class Bank:
             raise InputError("pass steps (what was done and seen) or a summary of the trajectory")
         self._check_recall_id(recall_id)
         self.check_group(group_id)
-        return self._insert_trajectory(
+        return trajs.insert_trajectory(
+            self,
             task=task,
             project=self.scope_of(project),
             steps=step_list,
@@ -376,26 +299,18 @@ class Bank:
         )
 
     def _distill(self, traj: Trajectory, drafts: list[ItemDraft], credited: list[int]) -> RecordResult:
-        accepted, rejected = item_ops.gate_drafts(drafts, item_ops.recalled_texts(self.store, traj.recall_id))
-        if drafts and not accepted:
-            raise InputError(
-                f"no item was stored for trajectory {traj.id}; fix these and call record_trajectory(trajectory_id="
-                f"{traj.id}, items=[...]) again (or items=[] if nothing transferable was learned):\n"
-                + "\n".join(f"item {r.index + 1} ({r.title!r}): " + "; ".join(r.problems) for r in rejected)
-            )
-        if accepted:
-            self.ready_vectors()
-        stored = item_ops.store_items(
-            self.store,
-            self.embedder,
-            accepted,
+        stored, rejected = trajs.gate_and_store(
+            self,
+            drafts,
+            item_ops.recalled_texts(self.store, traj.recall_id),
+            refuse=f"no item was stored for trajectory {traj.id}; fix these and call record_trajectory("
+            f"trajectory_id={traj.id}, items=[...]) again (or items=[] if nothing transferable was learned):\n",
             default_kind=DEFAULT_KIND[traj.outcome or "success"],
             scope=traj.project or GLOBAL,
             sources=[traj.id],
             files=traj.files,
-            dedupe_threshold=self.config.dedupe_threshold,
         )
-        self._update_trajectory(traj.id, status="distilled")
+        trajs.update_trajectory(self.store, traj.id, status="distilled")
         return RecordResult(
             trajectory_id=traj.id,
             status="stored",
@@ -407,21 +322,3 @@ class Bank:
             if not rejected
             else "Stored what passed; see rejected for the rest.",
         )
-
-    def _trajectory_text(self, traj: Trajectory, note_chars: int = 800) -> str:
-        text = steps_text(traj.steps, traj.summary)
-        if traj.group_id:
-            notes = self._group_notes(traj.group_id)
-            if notes:
-                text += (
-                    "\n\nINTERMEDIATE NOTES FROM REFINEMENT (signals too, even if not in the final result):\n"
-                )
-                text += "\n".join(f"- iteration {i}: {n[:note_chars]}" for i, n in notes)
-        return text
-
-    def _group_notes(self, group_id: str) -> list[tuple[int, str]]:
-        rows = self.store.query(
-            "select iteration, steps from trajectories where group_id = ? and role = 'refine' order by iteration, id",
-            (group_id,),
-        )
-        return [(r[0] or 0, steps_text(coerce_steps(json.loads(r[1])), "")) for r in rows]

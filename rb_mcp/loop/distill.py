@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rb_mcp import prompts, visibility
+from rb_mcp import prompts
 from rb_mcp.errors import RbError
 from rb_mcp.llm import (
     LLM,
@@ -28,6 +28,8 @@ from rb_mcp.llm import (
 )
 from rb_mcp.loop import consolidate
 from rb_mcp.loop import items as item_ops
+from rb_mcp.loop import trajectories as trajs
+from rb_mcp.loop.recall import GUIDANCE_MARKS
 from rb_mcp.models import AttemptView, DrainReport, ItemDraft, Outcome, Trajectory
 from rb_mcp.redact import redact
 
@@ -38,9 +40,11 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, float, str], None]
 RECALLED = "[recalled memory]"
+# A line of rb-mcp's own guidance: one that carries a mark recall writes (its `{recall_id}`, any id).
 _GUIDANCE_LINE = re.compile(
-    r"^.*(?:Memory from past tasks \(rb-mcp\)|Strategies that worked before:|Pitfalls to avoid \(learned from "
-    r"failures\):|Related past tasks|call record_trajectory with recall_id=\d+).*$\n?",
+    r"^.*(?:"
+    + "|".join(r"\d+".join(map(re.escape, mark.split("{recall_id}"))) for mark in GUIDANCE_MARKS)
+    + r").*$\n?",
     re.MULTILINE,
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -70,16 +74,13 @@ def strip_recalled(text: str, recalled: Sequence[tuple[str, str, str]]) -> str:
 def recalled_items(bank: Bank, recall_id: int | None) -> list[tuple[str, str, str]]:
     if recall_id is None:
         return []
-    return bank.store.query(
-        "select i.title, i.description, i.content from recall_hits h join items i on i.id = h.item_id "
-        "where h.recall_id = ?",
-        (recall_id,),
-    )
+    return bank.store.recall_hit_items(recall_id)
 
 
 def clean_text(bank: Bank, traj: Trajectory) -> str:
     # The server's reviews ride on the refinement notes, so the model sees more of each note than the agent.
-    return strip_recalled(bank._trajectory_text(traj, note_chars=2500), recalled_items(bank, traj.recall_id))
+    text = trajs.trajectory_text(bank.store, traj, note_chars=2500)
+    return strip_recalled(text, recalled_items(bank, traj.recall_id))
 
 
 # ---- judge / extract -----------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def _items(
             return [f"{len(answer.items)} items; give at most {limit}, the most transferable"]
         accepted, rejected = item_ops.gate_drafts(answer.items, recalled)
         if answer.items and not accepted:
-            return [f"item {r.index + 1} ({r.title!r}): " + "; ".join(r.problems) for r in rejected]
+            return trajs.rejection_lines(rejected)
         return []
 
     try:
@@ -195,16 +196,7 @@ class _Watch:
 def pending_work(bank: Bank) -> tuple[list[int], list[str]]:
     """The queue: pending trajectories (oldest first) and attempt groups ready for a contrast, of the
     scopes the caller may see (over HTTP a client's model must not read other people's trajectories)."""
-    seen, params = visibility.sql_filter("project")
-    tids = [r[0] for r in bank.store.query(
-        "select id from trajectories where status in ('pending_verdict', 'pending_items') and role != 'refine' "
-        f"and {seen} order by id", params)]  # fmt: skip
-    groups = [r[0] for r in bank.store.query(
-        "select group_id from trajectories where role = 'attempt' and iteration is not null and group_id is not null "
-        "and outcome is not null group by group_id having count(*) >= 2 "
-        "and sum(case when status != 'distilled' then 1 else 0 end) > 0 "
-        f"and min(case when {seen} then 1 else 0 end) = 1 order by min(id)", params)]  # fmt: skip
-    return tids, groups
+    return bank.store.pending_trajectories(), bank.store.ready_groups()
 
 
 def drain(
@@ -226,7 +218,7 @@ def drain(
         if watch.down:
             break
     if not watch.down:
-        groups = pending_work(bank)[1]
+        groups = bank.store.ready_groups()
         total = done + len(groups)
         for group_id in groups:
             _drain_group(bank, group_id, watch, report)
@@ -238,13 +230,9 @@ def drain(
     if sweep and not watch.down:
         report.settled = consolidate.sweep_pairs(bank, watch)
     report.stopped = watch.down
-    remaining = pending_work(bank)[0]
+    remaining = bank.store.pending_trajectories()
     report.remaining, report.remaining_ids = len(remaining), remaining[:20]
-    report.waiting = bank.store.one(
-        "select count(*) from trajectories t where t.role = 'attempt' and t.iteration is not null "
-        "and t.status != 'distilled' and (select count(*) from trajectories u where u.group_id = t.group_id "
-        "and u.role = 'attempt' and u.iteration is not null and u.outcome is not null) < 2"
-    )[0]
+    report.waiting = bank.store.waiting_attempts()
     report.backend = llm.name
     return report
 
@@ -275,11 +263,11 @@ def _drain_one(bank: Bank, tid: int, llm: LLM, report: DrainReport) -> None:
 
 
 def _drain_group(bank: Bank, group_id: str, llm: LLM, report: DrainReport) -> None:
-    row = bank.store.one("select task, project from groups where group_id = ?", (group_id,))
-    if row is None:
+    group = bank.store.group(group_id)
+    if group is None:
         return
     try:
-        result = bank.contrast_with(row[0], group_id, row[1], llm)
+        result = bank.contrast_with(group[0], group_id, group[1], llm)
     except RbError as exc:
         log.warning("group %s not contrasted: %s", group_id, exc)
         report.failed += 1
@@ -309,5 +297,5 @@ def because(note: str, what: str) -> str:
 
 def queue_report(bank: Bank, reason: str) -> DrainReport:
     """The queue as it stands, for a caller that has no model to drain it with."""
-    remaining = pending_work(bank)[0]
+    remaining = bank.store.pending_trajectories()
     return DrainReport(remaining=len(remaining), remaining_ids=remaining[:20], stopped=reason)

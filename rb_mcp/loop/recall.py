@@ -14,7 +14,6 @@ distilled items yet come back as episodes: their task, verdict and the files the
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -24,7 +23,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rb_mcp import visibility
-from rb_mcp.clock import now
 from rb_mcp.errors import EmbedError, StoreError
 from rb_mcp.loop.items import get_items
 from rb_mcp.models import Episode, Kind, Provenance, RecallHit, RecallResult
@@ -35,6 +33,15 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from rb_mcp.loop.bank import Bank
+
+# The guidance's own lines, which distill.strip_recalled removes from a trajectory before distilling
+# it (the bank must not echo itself); `{recall_id}` stands for the recall's id.
+INTRO = "Memory from past tasks (rb-mcp)"
+STRATEGIES = "Strategies that worked before:"
+PITFALLS = "Pitfalls to avoid (learned from failures):"
+EPISODES = "Related past tasks"
+RECORD_HINT = "call record_trajectory with recall_id={recall_id}"
+GUIDANCE_MARKS = (INTRO, STRATEGIES, PITFALLS, EPISODES, RECORD_HINT)
 
 RRF_K = 60
 CANDIDATES = 120  # fused candidates scored per recall
@@ -108,7 +115,7 @@ class Retriever:
         hits, eps, guidance, truncated = self._budget(hits, eps, scope)
         recall_id = self._log(task, scope, k, hits) if log_event else 0
         if log_event and recall_id and (hits or eps):
-            guidance += f"\nWhen the task is done, call record_trajectory with recall_id={recall_id}."
+            guidance += f"\nWhen the task is done, {RECORD_HINT.format(recall_id=recall_id)}."
         elif log_event and not recall_id:
             guidance += "\n(This recall could not be logged: the bank is not writable; see `rb-mcp doctor`.)"
         if qvec is None:
@@ -134,22 +141,13 @@ class Retriever:
         )
 
     def _task_sims(self, trajectory_ids: list[int], qvec: np.ndarray) -> dict[int, float]:
-        if not trajectory_ids:
-            return {}
-        marks = ",".join("?" * len(trajectory_ids))
-        rows = self.store.query(
-            f"select id, task_embedding from trajectories where id in ({marks})", trajectory_ids
-        )
-        return {r[0]: float(v @ qvec) for r in rows if (v := from_blob(r[1])) is not None}
+        return {t: float(v @ qvec) for t, v in self.store.task_vectors(trajectory_ids).items()}
 
     def _items_of_tasks(self, ranked_tasks: list[int], excluded: set[int]) -> list[tuple[int, int]]:
         """Items distilled from the ranked past tasks, in the order of their best task: (item, task)."""
         if not ranked_tasks:
             return []
-        marks = ",".join("?" * len(ranked_tasks))
-        rows = self.store.query(
-            f"select item_id, trajectory_id from item_sources where trajectory_id in ({marks})", ranked_tasks
-        )
+        rows = self.store.items_of_tasks(ranked_tasks)
         by_task: dict[int, list[int]] = defaultdict(list)
         for item_id, trajectory_id in rows:
             by_task[trajectory_id].append(item_id)
@@ -157,13 +155,8 @@ class Retriever:
         for trajectory_id in ranked_tasks:
             for item_id in by_task.get(trajectory_id, []):
                 seen.setdefault(item_id, trajectory_id)
-        if excluded:
-            marks = ",".join("?" * len(excluded))
-            own = self.store.query(
-                f"select distinct item_id from item_sources where trajectory_id in ({marks})", tuple(excluded)
-            )
-            for (item_id,) in own:
-                seen.pop(item_id, None)
+        for item_id in self.store.items_distilled_from(tuple(excluded)):
+            seen.pop(item_id, None)
         return list(seen.items())
 
     def _hits(
@@ -183,26 +176,14 @@ class Retriever:
         if not fused:
             return []
         if excluded:
-            marks = ",".join("?" * len(excluded))
-            own = {
-                r[0]
-                for r in self.store.query(
-                    f"select item_id from item_sources where trajectory_id in ({marks})", tuple(excluded)
-                )
-            }
+            own = self.store.items_distilled_from(tuple(excluded))
             fused = {i: s for i, s in fused.items() if i not in own}
         # Score the best fused candidates from a few raw columns; build full items (and their
         # provenance) only for the k that are returned. Credit moves a score by at most 2x, so a
         # candidate far down the fused list never reaches the top k.
         ids = sorted(fused, key=lambda i: -fused[i])[: max(CANDIDATES, 8 * k)]
         vec_sims = dict(item_vec)
-        marks = ",".join("?" * len(ids))
-        rows = self.store.query(
-            "select id, scope, kind, helped, harmed, strength, "
-            f"case when id in ({','.join(str(int(i)) for i in vec_sims) or 'null'}) then null else embedding end "
-            f"from items where id in ({marks}) and status = 'active'",
-            ids,
-        )
+        rows = self.store.recall_candidates(ids, list(vec_sims))
         vec_ids, kw_ids = set(vec_sims), set(item_kw)
         floor = self.bank.config.min_score
         scored: list[tuple[bool, float, int, float, list[str]]] = []
@@ -264,17 +245,14 @@ class Retriever:
         ids = [t for t in dict.fromkeys(trajectory_ids) if t is not None]
         if not ids:
             return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.store.query(
-            f"select id, task, outcome, project from trajectories where id in ({marks})", ids
-        )
+        rows = self.store.trajectory_briefs(ids)
         # A promoted item's source task may be private to someone else: its text stays out.
         seen = visibility.visible([r[3] for r in rows])
         return {
             t: Provenance(
                 trajectory_id=t, task=task if len(task) <= 200 else task[:197] + "...", outcome=outcome
             )
-            for (t, task, outcome, _), ok in zip(rows, seen)
+            for (t, task, outcome, _, _), ok in zip(rows, seen)
             if ok
         }
 
@@ -294,30 +272,18 @@ class Retriever:
         if not ids:
             return []
         # Which candidates are still undistilled: ids only, then the texts of the k that are kept.
-        marks = ",".join("?" * len(ids))
-        pending = {
-            r[0]
-            for r in self.store.query(
-                f"select id from trajectories where id in ({marks}) "
-                "and status in ('pending_verdict', 'pending_items') and role != 'refine'",
-                ids,
-            )
-        }
+        pending = set(self.store.pending_trajectories(among=ids))
         kept = [t for t in ids if t in pending][:k]
         if not kept:
             return []
-        marks = ",".join("?" * len(kept))
-        rows = self.store.query(
-            f"select id, task, outcome, files, project from trajectories where id in ({marks})", kept
-        )
-        by_id = {r[0]: r for r in rows}
+        by_id = {r[0]: r for r in self.store.trajectory_briefs(kept)}
         return [
             Episode(
                 trajectory_id=t,
                 task=by_id[t][1],
                 outcome=by_id[t][2],
-                files=json.loads(by_id[t][3]),
-                project=by_id[t][4],
+                files=by_id[t][4],
+                project=by_id[t][3],
                 similarity=round(task_sims[t], 4),
                 score=round(task_scores[t] * 1000, 4),
             )
@@ -364,36 +330,20 @@ class Retriever:
                 f"No stored memory matches this task in {where}. Work it out, then record the trajectory.",
                 truncated,
             )
-        parts = ["Memory from past tasks (rb-mcp). Apply what fits this task; ignore what does not."]
+        parts = [f"{INTRO}. Apply what fits this task; ignore what does not."]
         if strategies:
-            parts.append("Strategies that worked before:\n" + "\n".join(strategies))
+            parts.append(f"{STRATEGIES}\n" + "\n".join(strategies))
         if pitfalls:
-            parts.append("Pitfalls to avoid (learned from failures):\n" + "\n".join(pitfalls))
+            parts.append(f"{PITFALLS}\n" + "\n".join(pitfalls))
         if episode_lines:
-            parts.append("Related past tasks (not distilled yet):\n" + "\n".join(episode_lines))
+            parts.append(f"{EPISODES} (not distilled yet):\n" + "\n".join(episode_lines))
         return kept_hits, kept_eps, "\n\n".join(parts), truncated
 
     def _log(self, task: str, scope: str | None, k: int, hits: list[RecallHit]) -> int:
         """The recall event (for credit later); 0 when the bank cannot be written (full, read-only):
         the memories are still worth returning."""
         try:
-            return self._write_log(redact(task)[:2000], scope, k, hits)
+            return self.store.log_recall(redact(task)[:2000], scope, k, [(hit.id, hit.score) for hit in hits])
         except StoreError as exc:
             log.warning("recall not logged: %s", exc)
             return 0
-
-    def _write_log(self, query: str, scope: str | None, k: int, hits: list[RecallHit]) -> int:
-        with self.store.transaction() as db:
-            cur = db.execute(
-                "insert into recall_events (query, project, k, created_at) values (?, ?, ?, ?)",
-                (query, scope, k, now()),
-            )
-            recall_id = int(cur.lastrowid)
-            self.store.lock_items(db, [hit.id for hit in hits])  # in id order: no deadlock with credit
-            for rank, hit in enumerate(hits):
-                db.execute(
-                    "insert into recall_hits (recall_id, item_id, rank, score) values (?, ?, ?, ?)",
-                    (recall_id, hit.id, rank, hit.score),
-                )
-                db.execute("update items set recall_count = recall_count + 1 where id = ?", (hit.id,))
-        return recall_id

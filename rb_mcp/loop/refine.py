@@ -9,24 +9,16 @@ distills up to 5 items linked to every attempt, and the judge picks the best of 
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rb_mcp import prompts
-from rb_mcp.clock import now
 from rb_mcp.errors import InputError
 from rb_mcp.llm import LLM
 from rb_mcp.loop import consolidate, distill
-from rb_mcp.loop import items as item_ops
-from rb_mcp.loop.trajectories import (
-    MAX_CONTRAST_ITEMS,
-    MAX_RECORD_ITEMS,
-    coerce_steps,
-    redact_step,
-    steps_text,
-)
+from rb_mcp.loop import trajectories as trajs
+from rb_mcp.loop.trajectories import MAX_CONTRAST_ITEMS, MAX_RECORD_ITEMS, coerce_steps, steps_text
 from rb_mcp.models import AttemptView, ItemDraft, Outcome, RefineResult, Step
 from rb_mcp.store import GLOBAL
 
@@ -68,21 +60,18 @@ def _refine_sequential(bank: Bank, task, attempt, group_id, iteration, drafts, s
     if drafts is not None and len(drafts) > MAX_RECORD_ITEMS:
         raise InputError(f"items holds {len(drafts)} notes; send at most {MAX_RECORD_ITEMS}")
     group_id = group_id or f"g-{secrets.token_hex(6)}"
-    previous = bank._group_notes(group_id)
+    previous = trajs.group_notes(bank.store, group_id)
     if iteration is None:
         iteration = max((i for i, _ in previous), default=0) + 1
-    trajectory_id = bank._insert_trajectory(
-        task=task, project=scope, steps=[Step(action=attempt)], summary="", outcome=None, rationale="",
+    trajectory_id = trajs.insert_trajectory(
+        bank, task=task, project=scope, steps=[Step(action=attempt)], summary="", outcome=None, rationale="",
         files=[], status="signal", role="refine", group_id=group_id, iteration=iteration,
     )  # fmt: skip
     stored, rejected = [], []
     if drafts:
-        accepted, rejected = item_ops.gate_drafts(drafts, [])
-        if accepted:
-            bank.ready_vectors()
-        stored = item_ops.store_items(
-            bank.store, bank.embedder, accepted, default_kind="note", scope=scope or GLOBAL,
-            sources=[trajectory_id], files=[], dedupe_threshold=bank.config.dedupe_threshold,
+        stored, rejected = trajs.gate_and_store(
+            bank, drafts, [], refuse=None, default_kind="note", scope=scope or GLOBAL, sources=[trajectory_id],
+            files=[],
         )  # fmt: skip
     pitfalls = bank.retriever.recall(task, scope, 3, ["pitfall", "note", "strategy"], log_event=False).items
     lessons = [f"{h.title}: {h.content}" for h in pitfalls]
@@ -106,7 +95,7 @@ def _review_by_model(
 ) -> RefineResult:
     """The server's model runs the self-check (and its 'check again' turns); each pass is kept on the
     refinement note as a signal for the final extraction."""
-    previous = [(i, n) for i, n in bank._group_notes(result.group_id) if i != result.iteration]
+    previous = [(i, n) for i, n in trajs.group_notes(bank.store, result.group_id) if i != result.iteration]
     lessons = [f"{h.title}: {h.content}" for h in result.pitfalls]
     reviews, note = distill.review(bank, task, attempt, result.iteration or 1, previous, lessons, llm)
     distill.tick(progress, 1, 1, "reviewed" if reviews else "review failed")
@@ -115,7 +104,7 @@ def _review_by_model(
         return result
     steps = [Step(action=attempt)] + [Step(observation=f"check {n} by the server's model: {r}") for n, r in
                                       enumerate(reviews, 1)]  # fmt: skip
-    bank._update_trajectory(result.trajectory_id, steps=json.dumps([redact_step(x) for x in steps]))
+    trajs.update_trajectory(bank.store, result.trajectory_id, steps=steps)
     result.prompt = prompts.review_result(reviews[-1], len(reviews), llm.name)
     result.next_step = (
         f"Read the review, correct the attempt, then call refine_attempt again with group_id={result.group_id!r} "
@@ -174,12 +163,7 @@ def contrast_with(
         return _parallel_prompt(
             bank, task, group_id, views, "" if not unjudged else "some verdicts are missing"
         )
-    fresh = bank.store.one(
-        "select count(*) from trajectories where group_id = ? and role != 'refine' and outcome is not null "
-        "and status != 'distilled'",
-        (group_id,),
-    )[0]
-    if not fresh:
+    if not bank.store.fresh_attempts(group_id):
         return RefineResult(
             group_id=group_id, mode="parallel", status="stored", attempts=views,
             next_step="Nothing new to contrast: every judged attempt is distilled. Record another attempt first.",
@@ -205,30 +189,23 @@ def contrast_with(
 
 
 def _insert_attempt(bank: Bank, task, attempt, group_id, outcome, scope) -> int:
-    n = bank.store.one(
-        "select count(*) from trajectories where group_id = ? and role != 'refine'", (group_id,)
-    )[0]
-    return bank._insert_trajectory(
-        task=task, project=scope, steps=[Step(action=attempt)], summary="", outcome=outcome, rationale="",
+    n = bank.store.count_attempts(group_id)
+    return trajs.insert_trajectory(
+        bank, task=task, project=scope, steps=[Step(action=attempt)], summary="", outcome=outcome, rationale="",
         files=[], status="pending_items" if outcome else "pending_verdict", role="attempt",
         group_id=group_id, iteration=n + 1,
     )  # fmt: skip
 
 
 def _attempts(bank: Bank, group_id: str) -> list[AttemptView]:
-    rows = bank.store.query(
-        "select id, iteration, outcome, summary, steps from trajectories where group_id = ? and role != 'refine' "
-        "order by id",
-        (group_id,),
-    )
     return [
         AttemptView(
-            trajectory_id=r[0],
-            iteration=r[1],
-            outcome=r[2],
-            excerpt=steps_text(coerce_steps(json.loads(r[4])), r[3])[:4000],
+            trajectory_id=tid,
+            iteration=iteration,
+            outcome=outcome,
+            excerpt=steps_text(coerce_steps(steps), summary)[:4000],
         )  # fmt: skip
-        for r in rows
+        for tid, iteration, outcome, summary, steps in bank.store.group_attempts(group_id)
     ]
 
 
@@ -240,27 +217,13 @@ def _store_contrast(bank: Bank, group_id, views, drafts, scope) -> RefineResult:
     judged = [v for v in views if v.outcome is not None]
     if len(judged) < 2:
         raise InputError("contrast items need two or more judged attempts in this group; record them first")
-    accepted, rejected = item_ops.gate_drafts(drafts, [])
-    if drafts and not accepted:
-        raise InputError(
-            "no contrast item was stored; fix these and send the items again:\n"
-            + "\n".join(f"item {r.index + 1} ({r.title!r}): " + "; ".join(r.problems) for r in rejected)
-        )
-    if accepted:
-        bank.ready_vectors()
     any_success = any(v.outcome == "success" for v in judged)
-    stored = item_ops.store_items(
-        bank.store, bank.embedder, accepted, default_kind="strategy" if any_success else "pitfall",
-        scope=scope or GLOBAL, sources=[v.trajectory_id for v in judged], files=[],
-        dedupe_threshold=bank.config.dedupe_threshold,
+    stored, rejected = trajs.gate_and_store(
+        bank, drafts, [], refuse="no contrast item was stored; fix these and send the items again:\n",
+        default_kind="strategy" if any_success else "pitfall", scope=scope or GLOBAL,
+        sources=[v.trajectory_id for v in judged], files=[],
     )  # fmt: skip
-    with bank.store.transaction() as db:
-        db.execute("update groups set contrasted_at = ? where group_id = ?", (now(), group_id))
-        marks = ",".join("?" * len(judged))
-        db.execute(
-            f"update trajectories set status = 'distilled', updated_at = ? where id in ({marks})",
-            (now(), *[v.trajectory_id for v in judged]),
-        )
+    bank.store.mark_contrasted(group_id, [v.trajectory_id for v in judged])
     return RefineResult(
         group_id=group_id, mode="parallel", status="stored", attempts=views, stored=stored, rejected=rejected,
         next_step="Done: the contrast items are stored and linked to every attempt.",
