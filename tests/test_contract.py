@@ -44,8 +44,11 @@ def test_tool_parameters_are_pinned(tmp_path):
 
 
 def test_public_api():
-    assert rb_mcp.__all__ == ["RbError", "InputError", "StoreError", "SchemaError", "EmbedError", "BankError",
-                              "__version__"]  # fmt: skip
+    assert rb_mcp.__all__ == ["AccessError", "BankError", "EmbedError", "GateError", "InputError", "LLMError",
+                              "RbError", "SchemaError", "StoreError", "__version__"]  # fmt: skip
+    for name in rb_mcp.__all__[:-1]:
+        assert issubclass(getattr(rb_mcp, name), rb_mcp.RbError)
+        assert getattr(rb_mcp.errors, name) is getattr(rb_mcp, name)
 
 
 def test_cli_commands_and_readme():
