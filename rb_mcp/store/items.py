@@ -39,7 +39,7 @@ def _marks(ids: Sequence[Any]) -> str:
 class ItemRows:
     """Mixed into `SqliteStore` and `PgStore`, whose `query`, `one` and `transaction` it uses."""
 
-    def _rows(self, db: Any, sql: str, params: Sequence[Any]) -> list[Any]:
+    def _item_select(self, db: Any, sql: str, params: Sequence[Any]) -> list[Any]:
         return self.query(sql, params) if db is None else db.execute(sql, params).fetchall()
 
     # ---- reading items ---------------------------------------------------------------------
@@ -47,12 +47,14 @@ class ItemRows:
         """The items with these ids, whatever their status; ids not in the bank are left out."""
         if not ids:
             return {}
-        rows = self._rows(db, f"select {ITEM_COLUMNS} from items where id in ({_marks(ids)})", tuple(ids))
+        rows = self._item_select(
+            db, f"select {ITEM_COLUMNS} from items where id in ({_marks(ids)})", tuple(ids)
+        )
         return {row[0]: row_to_item(row) for row in rows}
 
     def all_active(self, ids: Sequence[int], db: Any = None) -> bool:
         """True when every one of these (distinct) items exists and is active."""
-        rows = self._rows(
+        rows = self._item_select(
             db, f"select count(*) from items where id in ({_marks(ids)}) and status = 'active'", tuple(ids)
         )
         return rows[0][0] == len(ids)
