@@ -9,16 +9,15 @@ so the same pair is never asked again, not even by a full sweep (`rb-mcp distill
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rb_mcp import prompts
 from rb_mcp.clock import now
 from rb_mcp.llm import LLM, LLMError, MergeAnswer, ask_json
 from rb_mcp.loop import items as item_ops
 from rb_mcp.models import ItemDraft, StoredItem
-from rb_mcp.store import from_blob, to_blob
+from rb_mcp.store.protocol import Tx
 
 if TYPE_CHECKING:
     from rb_mcp.loop.bank import Bank
@@ -46,17 +45,16 @@ def new_items(bank: Bank, stored: list[StoredItem], llm: LLM) -> list[StoredItem
 
 def gray_neighbour(bank: Bank, item_id: int) -> tuple[int, float] | None:
     floor, ceiling = bank.config.llm_merge_floor, bank.config.dedupe_threshold
-    row = bank.store.one("select scope, embedding from items where id = ? and status = 'active'", (item_id,))
-    if row is None or row[1] is None:
+    found = bank.store.active_item_vector(item_id)
+    if found is None:
         return None
-    vec = from_blob(row[1])
-    for other, similarity in bank.store.knn("item_vec", vec, [row[0]], 6):
+    scope, vec = found
+    for other, similarity in bank.store.knn("item_vec", vec, [scope], 6):
         if other == item_id or similarity >= ceiling:
             continue
         if similarity < floor:
             return None
-        active = bank.store.one("select 1 from items where id = ? and status = 'active'", (other,))
-        if active and bank.store.get_meta(_pair_key(item_id, other)) is None:
+        if bank.store.all_active([other]) and bank.store.get_meta(_pair_key(item_id, other)) is None:
             return other, similarity
     return None
 
@@ -68,8 +66,9 @@ def settle(bank: Bank, item_id: int, llm: LLM) -> StoredItem | None:
     if found is None:
         return None
     other, similarity = found
-    texts = {r[0]: tuple(r) for r in bank.store.query(
-        "select id, title, description, content from items where id in (?, ?)", (item_id, other))}  # fmt: skip
+    texts = {
+        i: (i, m.title, m.description, m.content) for i, m in bank.store.items_by_id([item_id, other]).items()
+    }
 
     def check(answer: MergeAnswer) -> list[str]:
         if answer.decision == "merge" and answer.merged is None:
@@ -105,34 +104,19 @@ def settle(bank: Bank, item_id: int, llm: LLM) -> StoredItem | None:
     return StoredItem(id=other, title=merged.title, action="merged", similarity=round(similarity, 4))
 
 
-def _both_active(db: Any, a: int, b: int) -> bool:
-    # The model took its time: either item may have been forgotten or merged elsewhere meanwhile.
-    return (
-        db.execute("select count(*) from items where id in (?, ?) and status = 'active'", (a, b)).fetchone()[
-            0
-        ]
-        == 2
-    )
-
-
 def _supersede(bank: Bank, old: int, new: int) -> bool:
     stamp = now()
-    with bank.store.transaction() as db:
-        bank.store.lock_items(db, [old, new])
-        if not _both_active(db, old, new):
+    store = bank.store
+    with store.transaction() as tx:
+        store.lock_items(tx, [old, new])
+        # The model took its time: either item may have been forgotten or merged elsewhere meanwhile.
+        if not store.all_active([old, new], tx):
             return False
-        title, description, content, strength = db.execute(
-            "select title, description, content, strength from items where id = ?", (old,)
-        ).fetchone()
-        db.execute(
-            "insert into item_history (item_id, title, description, content, reason, changed_at) "
-            "values (?, ?, ?, ?, ?, ?)",
-            (new, title, description, content, f"replaced item {old} (model decision)", stamp),
-        )
-        db.execute(
-            "update items set strength = strength + ?, updated_at = ? where id = ?", (strength, stamp, new)
-        )
-        _retire(bank, db, old, new, stamp)
+        gone = store.items_by_id([old], tx)[old]
+        reason = f"replaced item {old} (model decision)"
+        store.add_history(tx, new, gone.title, gone.description, gone.content, reason, stamp)
+        store.strengthen_item(tx, new, gone.strength, stamp)
+        _retire(bank, tx, old, new, stamp)
     return True
 
 
@@ -141,48 +125,30 @@ def _merge_into(bank: Bank, keep: int, gone: int, merged: ItemDraft) -> bool:
     vec = bank.embedder.embed([item_ops.item_text(merged.title, merged.description, merged.content)])[0]
     digest = item_ops.content_hash(merged.title, merged.description, merged.content)
     stamp = now()
-    with bank.store.transaction() as db:
-        bank.store.lock_items(db, [keep, gone])
-        if not _both_active(db, keep, gone):
+    store = bank.store
+    with store.transaction() as tx:
+        store.lock_items(tx, [keep, gone])
+        if not store.all_active([keep, gone], tx):
             return False
-        rows = {r[0]: r[1:] for r in db.execute(
-            "select id, title, description, content, files, tags, strength from items where id in (?, ?)", (keep, gone))}  # fmt: skip
-        title, description, content, files, tags, _ = rows[keep]
-        g_title, g_description, g_content, g_files, g_tags, g_strength = rows[gone]
-        history = "insert into item_history (item_id, title, description, content, reason, changed_at) values (?, ?, ?, ?, ?, ?)"
-        db.execute(
-            history, (keep, title, description, content, f"merged with item {gone} by the model", stamp)
-        )
-        db.execute(
-            history, (keep, g_title, g_description, g_content, "merged variant (model decision)", stamp)
-        )
-        db.execute(
-            "update items set title = ?, description = ?, content = ?, embedding = ?, content_hash = ?, files = ?, "
-            "tags = ?, strength = strength + ?, updated_at = ? where id = ?",
-            (
-                merged.title, merged.description, merged.content, to_blob(vec), digest,
-                json.dumps(list(dict.fromkeys(json.loads(files) + json.loads(g_files)))[:50]),
-                json.dumps(list(dict.fromkeys(json.loads(tags) + json.loads(g_tags)))[:12]),
-                g_strength, stamp, keep,
-            ),
-        )  # fmt: skip
-        _retire(bank, db, gone, keep, stamp)
+        found = store.items_by_id([keep, gone], tx)
+        kept, lost = found[keep], found[gone]
+        reason = f"merged with item {gone} by the model"
+        store.add_history(tx, keep, kept.title, kept.description, kept.content, reason, stamp)
+        reason = "merged variant (model decision)"
+        store.add_history(tx, keep, lost.title, lost.description, lost.content, reason, stamp)
+        store.rewrite_item(tx, keep, merged.title, merged.description, merged.content, vec, digest)
+        files = list(dict.fromkeys(kept.files + lost.files))[:50]
+        tags = list(dict.fromkeys(kept.tags + lost.tags))[:12]
+        store.strengthen_item(tx, keep, lost.strength, stamp, files=files, tags=tags)
+        _retire(bank, tx, gone, keep, stamp)
     return True
 
 
-def _retire(bank: Bank, db: Any, gone: int, keep: int, stamp: str) -> None:
+def _retire(bank: Bank, tx: Tx, gone: int, keep: int, stamp: str) -> None:
     """`gone` is superseded by `keep`, which inherits its sources; both are re-indexed."""
-    db.execute(
-        "update items set status = 'superseded', superseded_by = ?, updated_at = ? where id = ?",
-        (keep, stamp, gone),
-    )
-    db.execute(
-        "insert or ignore into item_sources (item_id, trajectory_id, relation) "
-        "select ?, trajectory_id, relation from item_sources where item_id = ?",
-        (keep, gone),
-    )
-    bank.store.index_item(db, gone)
-    bank.store.index_item(db, keep)
+    bank.store.supersede_item(tx, gone, keep, stamp)
+    bank.store.index_item(tx, gone)
+    bank.store.index_item(tx, keep)
 
 
 def sweep_pairs(bank: Bank, llm: LLM) -> int:
@@ -191,8 +157,8 @@ def sweep_pairs(bank: Bank, llm: LLM) -> int:
     if bank.config.llm_merge_floor >= bank.config.dedupe_threshold:
         return 0
     changed = 0
-    for (item_id,) in bank.store.query("select id from items where status = 'active' order by id desc"):
-        if bank.store.one("select 1 from items where id = ? and status = 'active'", (item_id,)) is None:
+    for item_id in bank.store.active_item_ids():
+        if not bank.store.all_active([item_id]):
             continue
         if settle(bank, item_id, llm) is not None:
             changed += 1
