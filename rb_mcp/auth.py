@@ -72,37 +72,22 @@ def create_token(
     who = check_identity(identity)
     keys = _project_keys(scopes)
     secret = secrets.token_urlsafe(32)
-    with store.transaction() as db:
-        cur = db.execute(
-            "insert into access_tokens (name, identity, projects, secret_hash, created_at) values (?, ?, ?, ?, ?)",
-            (name.strip()[:100], who, json.dumps(keys), hash_secret(secret), now()),
-        )
-        token_id = int(cur.lastrowid)
+    token_id = store.add_access_token(name.strip()[:100], who, json.dumps(keys), hash_secret(secret), now())
     return token_id, f"{PREFIX}{token_id}_{secret}"
 
 
 def list_tokens(store: Store, include_revoked: bool = True) -> list[TokenInfo]:
-    rows = store.query(
-        "select id, name, identity, projects, created_at, last_used_at, revoked_at from access_tokens "
-        + ("" if include_revoked else "where revoked_at is null ")
-        + "order by id"
-    )
+    rows = store.access_tokens(include_revoked)
     return [TokenInfo(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
 
 
 def revoke_token(store: Store, token_id: int) -> bool:
     """Revoke a token; False when there is no such token. Revoking twice keeps the first time."""
-    with store.transaction() as db:
-        if db.execute("select 1 from access_tokens where id = ?", (token_id,)).fetchone() is None:
-            return False
-        db.execute(
-            "update access_tokens set revoked_at = coalesce(revoked_at, ?) where id = ?", (now(), token_id)
-        )
-    return True
+    return store.revoke_access_token(token_id, now())
 
 
 def active_count(store: Store) -> int:
-    return int(store.one("select count(*) from access_tokens where revoked_at is null")[0])
+    return store.active_token_count()
 
 
 class Verifier:
@@ -117,11 +102,7 @@ class Verifier:
         if match is None:
             return None
         token_id, secret = int(match.group(1)), match.group(2)
-        row = self.store.one(
-            "select secret_hash, revoked_at, identity, projects, name, created_at, last_used_at "
-            "from access_tokens where id = ?",
-            (token_id,),
-        )
+        row = self.store.access_token(token_id)
         # Compare even when the row is missing, so a wrong id costs the same as a wrong secret.
         expected = row[0] if row is not None else "0" * 64
         if not hmac.compare_digest(hash_secret(secret), expected) or row is None or row[1] is not None:
@@ -137,7 +118,6 @@ class Verifier:
             return
         self._touched[token_id] = moment
         try:
-            with self.store.transaction() as db:
-                db.execute("update access_tokens set last_used_at = ? where id = ?", (now(), token_id))
+            self.store.touch_access_token(token_id, now())
         except Exception:  # a busy or full bank must not turn a valid token away
             self._touched.pop(token_id, None)

@@ -146,25 +146,10 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from rb_mcp.loop.items import ITEM_COLUMNS, row_to_item
+    from rb_mcp.admin import list_items
 
-    where, params = ["1 = 1"], []
-    if not args.all:
-        where.append("status = 'active'")
-    if args.project:
-        from rb_mcp.project import resolve
-
-        where.append("scope = ?")
-        params.append(resolve(args.project, None))
-    if args.kind:
-        where.append("kind = ?")
-        params.append(args.kind)
     with _bank(args) as bank:
-        rows = bank.store.query(
-            f"select {ITEM_COLUMNS} from items where {' and '.join(where)} order by updated_at desc limit ?",
-            (*params, args.limit),
-        )
-        found = [row_to_item(r) for r in rows]
+        found = list_items(bank, args.project, args.kind, include_all=args.all, limit=args.limit)
     if args.json:
         _out([i.model_dump(mode="json") for i in found])
         return 0
@@ -178,27 +163,21 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from rb_mcp.loop.items import get_items, history
+    from rb_mcp.admin import show_item
 
     with _bank(args) as bank:
-        found = get_items(bank.store, [args.id])
-        if not found:
-            raise RbError(f"no memory item {args.id}; see `rb-mcp list`")
-        data = found[args.id].model_dump(mode="json")
-        data["history"] = history(bank.store, args.id)
-        data["sources"] = [
-            r[0]
-            for r in bank.store.query("select trajectory_id from item_sources where item_id = ?", (args.id,))
-        ]
+        data = show_item(bank, args.id)
+    if data is None:
+        raise RbError(f"no memory item {args.id}; see `rb-mcp list`")
     _out(data)
     return 0
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from rb_mcp.loop.items import forget
+    from rb_mcp.admin import forget_items
 
     with _bank(args) as bank:
-        missing = [i for i in args.ids if not forget(bank.store, i, hard=not args.archive)]
+        missing = forget_items(bank, args.ids, hard=not args.archive)
     if missing:
         raise RbError(f"no memory item(s) {missing}; nothing else changed")
     print(f"{'archived' if args.archive else 'forgot'} {len(args.ids)} item(s)")
@@ -206,12 +185,12 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from rb_mcp.loop.items import set_scope
+    from rb_mcp.admin import promote_item
     from rb_mcp.project import resolve
 
     scope = "global" if not args.to else resolve(args.to, None)
     with _bank(args) as bank:
-        if not set_scope(bank.store, args.id, scope or "global"):
+        if not promote_item(bank, args.id, scope or "global"):
             raise RbError(f"no memory item {args.id}")
     print(f"item {args.id} now in scope {scope}")
     return 0
@@ -265,11 +244,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_reembed(args: argparse.Namespace) -> int:
-    from rb_mcp.admin import reembed
+    from rb_mcp.admin import reembed, reembed_size
 
     with _bank(args) as bank:
-        total = bank.store.one("select (select count(*) from items) + (select count(*) from trajectories)")[0]
-        bar = Progress(total, "re-embedding")
+        bar = Progress(reembed_size(bank), "re-embedding")
         counts = reembed(bank, args.model, progress=bar)
         bar.close()
     _out({"model": args.model, **counts})
@@ -311,36 +289,34 @@ def cmd_distill(args: argparse.Namespace) -> int:
 def cmd_copy(args: argparse.Namespace) -> int:
     from rb_mcp.loop.transfer import append_bank
     from rb_mcp.store import open_store
-    from rb_mcp.store.copy import copy_bank, row_counts
+    from rb_mcp.store.copy import copy_bank
 
     target = Config.from_env(args.destination).bank
     src = open_store(Config.from_env(args.source).bank)
+    written_to = str(target)
     try:
-        bar = Progress(sum(row_counts(src).values()), "copying")
+        bar = Progress(sum(src.row_counts().values()), "copying")
         if args.append:
             counts = append_bank(src, target, progress=bar)
         else:
             dst = open_store(target)
             try:
                 counts = copy_bank(src, dst, progress=bar)
+                written_to = str(dst.path)
             finally:
                 dst.close()
         bar.close()
     finally:
         src.close()
-    _out(
-        {
-            "copied": counts,
-            "from": str(src.path),
-            "to": str(getattr(dst, "path", target) if not args.append else target),
-        }
-    )
+    _out({"copied": counts, "from": str(src.path), "to": written_to})
     return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    from rb_mcp.admin import backup
+
     with _bank(args) as bank:
-        bank.store.backup(args.target)
+        backup(bank, args.target)
     print(f"backup written to {args.target}")
     return 0
 

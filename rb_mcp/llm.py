@@ -315,7 +315,8 @@ def http_from_config(config: Config) -> HttpLLM | None:
 def llm_checks(config: Config, probe: bool = True) -> list[tuple[str, str, str]]:
     """One (name, status, detail) line per backend, in the order they are tried; never 'fail'.
 
-    Server-side models are optional, so problems are 'warn' and an unset backend is 'off'.
+    Server-side models are optional, so problems are 'warn' and an unset backend is 'off'. How many
+    trajectories wait for them is the bank's to say: `rb_mcp.admin.doctor` adds that line.
     """
     checks = [("llm: agent", "ok", "verdicts and items sent by the agent are always used first")]
     if config.sampling:
@@ -326,32 +327,7 @@ def llm_checks(config: Config, probe: bool = True) -> list[tuple[str, str, str]]
         checks.append(("llm: sampling", "off", "RB_MCP_SAMPLING=off: the client's model is never asked"))
     checks.append(_http_check(config, probe))
     checks.append(("llm: fallback", "ok", "the agent judges and distills from the prompts rb-mcp returns"))
-    checks.append(_queue_check(config))
     return checks
-
-
-def _queue_check(config: Config) -> tuple[str, str, str]:
-    if not isinstance(config.bank, str) and not config.bank.exists():
-        return ("llm: queue", "ok", "no bank yet")
-    from rb_mcp.store import open_store
-
-    try:
-        store = open_store(config.bank)
-    except RbError as exc:
-        return ("llm: queue", "warn", f"cannot read the bank: {exc}")
-    try:
-        waiting = store.one(
-            "select count(*) from trajectories where status in ('pending_verdict', 'pending_items') and role != 'refine'"
-        )[0]
-    finally:
-        store.close()
-    if not waiting:
-        return ("llm: queue", "ok", "nothing waits for judging or distilling")
-    return (
-        "llm: queue",
-        "ok",
-        f"{waiting} trajectories wait for judging or distilling: run `rb-mcp distill`",
-    )
 
 
 def _http_check(config: Config, probe: bool) -> tuple[str, str, str]:

@@ -12,7 +12,7 @@ from rb_mcp.config import Config
 from rb_mcp.errors import InputError
 from rb_mcp.loop.bank import Bank
 from rb_mcp.loop.items import forget
-from rb_mcp.loop.transfer import export_lines
+from rb_mcp.loop.transfer import export_lines_of
 from rb_mcp.store import open_store
 from rb_mcp.store.copy import copy_bank
 
@@ -42,12 +42,7 @@ def _fill(bank: Bank) -> None:
 
 
 def _dump(store) -> tuple[list[str], list]:
-    class View:
-        pass
-
-    view = View()
-    view.store = store
-    lines = list(export_lines(view))
+    lines = list(export_lines_of(store))
     meta = sorted(tuple(r) for r in store.query("select key, value from meta"))
     return lines, meta
 

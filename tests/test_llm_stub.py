@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from rb_mcp.admin import doctor
 from rb_mcp.config import Config
 from rb_mcp.llm import HttpLLM, JudgeAnswer, LLMError, ask_json, final_json, llm_checks, parse_answer
 
@@ -295,7 +296,9 @@ def test_one_repair_turn_then_give_up(stub):
 def test_llm_checks_report_every_backend(stub, tmp_path):
     base = Config(bank=tmp_path / "b.sqlite3")
     names = [c[0] for c in llm_checks(base)]
-    assert names == ["llm: agent", "llm: sampling", "llm: http", "llm: fallback", "llm: queue"]
+    assert names == ["llm: agent", "llm: sampling", "llm: http", "llm: fallback"]
+    # the queue is the bank's to count: doctor adds its line after the backends'
+    assert [c[0] for c in doctor(base, load_model=False)[0]][-5:] == [*names, "llm: queue"]
     assert dict((n, s) for n, s, _ in llm_checks(base))["llm: http"] == "off"
     off = Config(bank=tmp_path / "b.sqlite3", sampling=False)
     assert dict((n, s) for n, s, _ in llm_checks(off))["llm: sampling"] == "off"

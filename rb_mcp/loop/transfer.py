@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from rb_mcp.config import Config
 from rb_mcp.errors import InputError
 from rb_mcp.loop.bank import Bank
-from rb_mcp.loop.items import content_hash
+from rb_mcp.loop.items import content_hash, item_text
 from rb_mcp.models import (
     MAX_CONTENT,
     MAX_DESCRIPTION,
@@ -40,16 +40,12 @@ from rb_mcp.models import (
     Step,
 )
 from rb_mcp.redact import redact, redact_obj
+from rb_mcp.store import Store
+from rb_mcp.store.protocol import Tx
 from rb_mcp.store.schema import TABLES
 
 FORMAT = "rb-mcp-export/1"
 BLOBS = {"trajectories": "task_embedding", "items": "embedding"}
-# Rows in key order, on either backend (SQLite's rowid is the id, or insertion order of the links).
-ORDER = {
-    "groups": "group_id",
-    "item_sources": "item_id, trajectory_id",
-    "recall_hits": "recall_id, rank, item_id",
-}
 # Values that are not prose: redacting them could only corrupt them (base64, hex digests).
 UNREDACTED = {"task_embedding", "embedding", "content_hash"}
 
@@ -172,19 +168,19 @@ ROW_MODELS: dict[str, type[_Row]] = {
 
 
 def export_lines(bank: Bank) -> Iterator[str]:
-    with bank.store.snapshot() as db:
-        meta = dict(
-            db.execute("select key, value from meta where key in ('embed_model', 'embed_dim')").fetchall()
-        )
+    return export_lines_of(bank.store)
+
+
+def export_lines_of(store: Store) -> Iterator[str]:
+    """The export of the bank `store` holds, read from one snapshot: the header line, then the rows."""
+    with store.snapshot() as snap:
+        meta = store.meta_in(snap, ("embed_model", "embed_dim"))
         dim = meta.get("embed_dim")
         yield json.dumps(
             {"format": FORMAT, "model": meta.get("embed_model"), "dim": int(dim) if dim else None}
         )
         for table in TABLES:
-            columns = list(ROW_MODELS[table].model_fields)
-            order = ORDER.get(table, "id")
-            for row in db.execute(f"select {', '.join(columns)} from {table} order by {order}"):
-                data = dict(zip(columns, row))
+            for data in store.export_rows(snap, table):
                 blob = BLOBS.get(table)
                 if blob and data[blob] is not None:
                     data[blob] = base64.b64encode(data[blob]).decode()
@@ -309,22 +305,22 @@ def import_from(bank: Bank, lines: Iterable[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     remap: dict[str, dict[int, int]] = {t: {} for t in TABLES}
     vectors = _vectors(bank, rows, reuse_vectors)
-    with store.transaction() as db:
+    with store.transaction() as tx:
         for table in TABLES:
             for row in rows[table]:
                 data = row.model_dump()
                 _apply_remap(table, data, remap)
                 if table in BLOBS:
                     data[BLOBS[table]] = vectors.get((table, row.id))
-                new_id = _insert(db, table, data)
+                new_id = _insert(store, tx, table, data)
                 if hasattr(row, "id") and new_id is not None:
                     remap[table][row.id] = new_id
             counts[table] = len(rows[table])
         for item_id in remap["items"].values():
-            store.index_item(db, item_id)
+            store.index_item(tx, item_id)
         for trajectory_id in remap["trajectories"].values():
-            store.index_task(db, trajectory_id)
-        store.sync_ids(db)
+            store.index_task(tx, trajectory_id)
+        store.sync_ids(tx)
     return counts
 
 
@@ -335,7 +331,7 @@ def _vectors(bank: Bank, rows: dict[str, list[_Row]], reuse: bool) -> dict[tuple
         if reuse and r.embedding:
             out[("items", r.id)] = base64.b64decode(r.embedding)
         else:
-            todo.append((("items", r.id), f"{r.title}\n{r.description}\n{r.content}"))
+            todo.append((("items", r.id), item_text(r.title, r.description, r.content)))
     for r in rows["trajectories"]:
         if r.role == "refine":
             out[("trajectories", r.id)] = None
@@ -381,35 +377,18 @@ def _apply_remap(table: str, data: dict[str, Any], remap: dict[str, dict[int, in
         data["content_hash"] = content_hash(data["title"], data["description"], data["content"])
 
 
-def _insert(db: Any, table: str, data: dict[str, Any]) -> int | None:
-    if table == "groups":
-        db.execute(
-            "insert or ignore into groups (group_id, task, project, created_at, contrasted_at) values (?, ?, ?, ?, ?)",
-            (data["group_id"], data["task"], data["project"], data["created_at"], data["contrasted_at"]),
-        )
-        return None
-    if "id" in data and db.execute(f"select 1 from {table} where id = ?", (data["id"],)).fetchone():
-        data = {k: v for k, v in data.items() if k != "id"}
+def _insert(store: Store, tx: Tx, table: str, data: dict[str, Any]) -> int | None:
+    # A link whose row was not imported (a reference the remap left empty) is dropped.
     if table in ("item_sources", "recall_hits") and any(
         v is None for k, v in data.items() if k.endswith("_id")
     ):
         return None
-    columns = list(data)
-    cur = db.execute(
-        f"insert or ignore into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})",
-        [data[c] for c in columns],
-    )
-    return int(cur.lastrowid) if "id" in ROW_MODELS[table].model_fields else None
+    return store.import_row(tx, table, data)
 
 
-def append_bank(src: Any, dst_target: Any, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+def append_bank(src: Store, dst_target: Any, progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Import `src` into a bank that already holds memory, through the export format."""
-
-    class _Rows:
-        def __init__(self, store: Any):
-            self.store = store
-
-    lines = list(export_lines(_Rows(src)))  # type: ignore[arg-type]
+    lines = list(export_lines_of(src))
     model = src.vector_model()[0]
     config = Config.from_env(str(dst_target))
     if model:

@@ -10,7 +10,6 @@ new ids where theirs are taken (as `rb-mcp import` does).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from rb_mcp.errors import InputError, StoreError
 from rb_mcp.store.common import ID_FLOOR
+from rb_mcp.store.protocol import Store, Tx
 from rb_mcp.store.schema import COLUMNS, TABLES
 from rb_mcp.store.sqlite import SqliteStore
 
@@ -36,10 +36,6 @@ KEYS = {
 }
 
 Progress = Callable[[int], None]
-
-
-def row_counts(store: Any) -> dict[str, int]:
-    return {t: store.one(f"select count(*) from {t}")[0] for t in TABLES}
 
 
 def _pages(db: Any, table: str) -> Iterator[list[Any]]:
@@ -64,9 +60,9 @@ def _pages(db: Any, table: str) -> Iterator[list[Any]]:
         last = [rows[-1][columns.index(k)] for k in keys]
 
 
-def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str, int]:
+def copy_bank(src: Store, dst: Store, progress: Progress | None = None) -> dict[str, int]:
     """Copy every row and meta entry of `src` into the empty bank `dst`; counts per table."""
-    if any(row_counts(dst).values()):
+    if any(dst.row_counts().values()):
         raise InputError(
             f"the destination {dst.path} already holds memory; copy into an empty bank, or pass --append "
             "to import into it (rows get new ids where theirs are taken)"
@@ -79,7 +75,7 @@ def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str,
             "empty bank, or run `rb-mcp reembed` on one of them first"
         )
     counts = dict.fromkeys(TABLES, 0)
-    with src.snapshot() as sdb, dst.transaction() as ddb, _bulk(dst, ddb):
+    with src.snapshot() as sdb, dst.transaction() as ddb, dst.bulk_load(ddb):
         meta = sdb.execute("select key, value from meta order by key").fetchall()
         for key, value in meta:
             if key == "embed_dim":
@@ -94,8 +90,10 @@ def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str,
             insert = f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
             for rows in _pages(sdb, table):
                 ddb.executemany(insert, [tuple(r) for r in rows])
-                if table in ("items", "trajectories"):
-                    _index(dst, ddb, table, [row[0] for row in rows])
+                if table == "items":
+                    dst.index_items(ddb, [row[0] for row in rows])
+                elif table == "trajectories":
+                    dst.index_tasks(ddb, [row[0] for row in rows])
                 counts[table] += len(rows)
                 if progress:
                     progress(len(rows))
@@ -110,37 +108,13 @@ def copy_bank(src: Any, dst: Any, progress: Progress | None = None) -> dict[str,
     return counts
 
 
-def _index(store: Any, db: Any, table: str, ids: list[int]) -> None:
-    """Index a page of copied rows: in one go where the store can (PostgreSQL), else row by row."""
-    many = getattr(store, "index_items" if table == "items" else "index_tasks", None)
-    if many is not None:
-        many(db, ids)
-        return
-    one = store.index_item if table == "items" else store.index_task
-    for row_id in ids:
-        one(db, row_id)
-
-
-@contextlib.contextmanager
-def _bulk(store: Any, db: Any) -> Iterator[None]:
-    """The destination's fast path for filling an empty bank, where it has one (PostgreSQL)."""
-    if hasattr(store, "bulk_load"):
-        with store.bulk_load(db):
-            yield
-    else:
-        yield
-
-
-def _floor_of(store: Any, db: Any) -> int:
+def _floor_of(store: Store, db: Tx) -> int:
     """The highest item id ever handed out or forgotten in this bank: new ids must stay above it."""
     row = db.execute("select value from meta where key = ?", (ID_FLOOR,)).fetchone()
-    floor = int(row[0]) if row else 0
-    if getattr(store, "dialect", "sqlite") == "postgres":
-        floor = max(floor, store.id_floor())
-    return floor
+    return max(int(row[0]) if row else 0, store.id_floor())
 
 
-def copy_to_new_file(src: Any, target: Path) -> Path:
+def copy_to_new_file(src: Store, target: Path) -> Path:
     """A consistent copy of any bank into a new SQLite file (`backup` of a PostgreSQL bank)."""
     if target.exists():
         raise StoreError(f"{target} exists; choose a new file name for the backup")
