@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from rb_mcp import __version__
@@ -14,9 +12,8 @@ from rb_mcp.embed import FastEmbedder, check_default_model
 from rb_mcp.errors import RbError, StoreError
 from rb_mcp.llm import llm_checks
 from rb_mcp.loop.bank import Bank
-from rb_mcp.loop.items import forget, get_items, history, item_text, set_scope
-from rb_mcp.models import MemoryItem, Stats
-from rb_mcp.project import resolve
+from rb_mcp.loop.items import item_text
+from rb_mcp.models import Stats
 from rb_mcp.store import Store, open_store, to_blob, unopened_checks
 from rb_mcp.store.sqlite import driver_info
 
@@ -166,49 +163,5 @@ def reembed(bank: Bank, model: str, progress: Any = None) -> dict[str, int]:
             store.index_item(tx, item_id)
         for trajectory_id, _ in task_vecs:
             store.index_task(tx, trajectory_id)
-    bank.embedder = new
-    bank._vectors_ready = True
+    bank.use_embedder(new)
     return {"items": len(item_vecs), "tasks": len(task_vecs)}
-
-
-# ---- items and copies (for the CLI; candidates for Bank methods) --------------------------------
-def list_items(
-    bank: Bank,
-    project: str | None = None,
-    kind: str | None = None,
-    include_all: bool = False,
-    limit: int = 50,
-) -> list[MemoryItem]:
-    """Items, most recently updated first: active ones only unless `include_all`, filtered by
-    project (a name or path, resolved as the CLI's `--project`) and kind."""
-    scope = resolve(project, None) if project else None
-    if project and scope is None:
-        return []  # a project that names no scope matches no item
-    ids = bank.store.listed_item_ids(limit, active_only=not include_all, scope=scope, kind=kind or None)
-    found = get_items(bank.store, ids)
-    return [found[i] for i in ids if i in found]
-
-
-def show_item(bank: Bank, item_id: int) -> dict[str, Any] | None:
-    """One item with its history (older wordings) and sources (trajectory ids); None if there is none."""
-    found = get_items(bank.store, [item_id])
-    if not found:
-        return None
-    data = found[item_id].model_dump(mode="json")
-    data["history"] = history(bank.store, item_id)
-    data["sources"] = bank.store.item_source_ids(item_id)
-    return data
-
-
-def forget_items(bank: Bank, ids: Sequence[int], hard: bool = True) -> list[int]:
-    """Forget (or, with hard=False, archive) each item; the ids that named no item."""
-    return [i for i in ids if not forget(bank.store, i, hard=hard)]
-
-
-def promote_item(bank: Bank, item_id: int, scope: str) -> bool:
-    """Move an item to `scope`; False when there is no such item."""
-    return set_scope(bank.store, item_id, scope)
-
-
-def backup(bank: Bank, target: str | Path) -> Path:
-    return bank.store.backup(target)

@@ -146,10 +146,9 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from rb_mcp.admin import list_items
 
     with _bank(args) as bank:
-        found = list_items(bank, args.project, args.kind, include_all=args.all, limit=args.limit)
+        found = bank.items(args.project, args.kind, include_all=args.all, limit=args.limit)
     if args.json:
         _out([i.model_dump(mode="json") for i in found])
         return 0
@@ -163,10 +162,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from rb_mcp.admin import show_item
 
     with _bank(args) as bank:
-        data = show_item(bank, args.id)
+        data = bank.item(args.id)
     if data is None:
         raise RbError(f"no memory item {args.id}; see `rb-mcp list`")
     _out(data)
@@ -174,10 +172,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from rb_mcp.admin import forget_items
 
     with _bank(args) as bank:
-        missing = forget_items(bank, args.ids, hard=not args.archive)
+        missing = bank.forget(args.ids, hard=not args.archive)
     if missing:
         raise RbError(f"no memory item(s) {missing}; nothing else changed")
     print(f"{'archived' if args.archive else 'forgot'} {len(args.ids)} item(s)")
@@ -185,12 +182,11 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from rb_mcp.admin import promote_item
     from rb_mcp.project import resolve
 
     scope = "global" if not args.to else resolve(args.to, None)
     with _bank(args) as bank:
-        if not promote_item(bank, args.id, scope or "global"):
+        if not bank.move(args.id, scope or "global"):
             raise RbError(f"no memory item {args.id}")
     print(f"item {args.id} now in scope {scope}")
     return 0
@@ -313,10 +309,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from rb_mcp.admin import backup
 
     with _bank(args) as bank:
-        backup(bank, args.target)
+        bank.backup(args.target)
     print(f"backup written to {args.target}")
     return 0
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rb_mcp.errors import RbError
+from rb_mcp.errors import LLMError
 from rb_mcp.models import ItemDraft, Outcome
 from rb_mcp.redact import redact
 
@@ -44,10 +44,6 @@ M = TypeVar("M", bound=BaseModel)
 BACKOFF_BASE = 0.5
 BACKOFF_MAX = 8.0
 RETRY_AFTER_MAX = 30.0
-
-
-class LLMError(RbError):
-    """Raised when a server-side model cannot be reached, refuses, or answers with something unusable."""
 
 
 class LLM(Protocol):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rb_mcp import project as projects
@@ -19,7 +20,7 @@ from rb_mcp.config import Config
 from rb_mcp.embed import Embedder, FastEmbedder
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.llm import LLM
-from rb_mcp.loop import consolidate, distill, refine
+from rb_mcp.loop import consolidate, curate, distill, refine
 from rb_mcp.loop import items as item_ops
 from rb_mcp.loop import trajectories as trajs
 from rb_mcp.loop.recall import Retriever
@@ -27,6 +28,7 @@ from rb_mcp.loop.trajectories import DEFAULT_KIND, MAX_RECORD_ITEMS, coerce_step
 from rb_mcp.models import (
     ItemDraft,
     Kind,
+    MemoryItem,
     Outcome,
     RecallResult,
     RecordResult,
@@ -322,3 +324,26 @@ class Bank:
             if not rejected
             else "Stored what passed; see rejected for the rest.",
         )
+
+    # ---- curating (the CLI, the resources, the review page) ---------------------------------
+    def items(
+        self, project: str | None = None, kind: Kind | None = None, include_all: bool = False, limit: int = 50
+    ) -> list[MemoryItem]:
+        """Items the caller may see, most recently updated first (active only unless `include_all`)."""
+        return curate.list_items(self.store, project, kind, include_all, limit)
+
+    def item(self, item_id: int) -> dict[str, Any] | None:
+        """One item with its history and source trajectory ids; None when absent or not visible."""
+        return curate.item_detail(self.store, item_id)
+
+    def forget(self, ids: Sequence[int], hard: bool = True) -> list[int]:
+        """Forget (hard) or archive each item; returns the ids that named no item."""
+        return curate.forget_items(self.store, ids, hard)
+
+    def move(self, item_id: int, scope: str) -> bool:
+        """Move an item to another scope (`global` promotes it to team memory)."""
+        return curate.move_item(self.store, item_id, scope)
+
+    def backup(self, target: str | Path) -> Path:
+        """An online, checked copy of the bank in a new SQLite file."""
+        return self.store.backup(target)

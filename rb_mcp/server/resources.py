@@ -17,35 +17,17 @@ def register_resources(app: MCPServer, handle: BankHandle) -> None:
     @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")
     def recent_items() -> str:
         """The 25 most recently updated active memory items (that this client may see)."""
-        from rb_mcp.loop import items as item_ops
-
-        seen, params = visibility.sql_filter("scope")
-        rows = bank().store.query(
-            f"select {item_ops.ITEM_COLUMNS} from items where status = 'active' and {seen} "
-            "order by updated_at desc limit 25",
-            params,
-        )
-        return json.dumps([item_ops.row_to_item(r).model_dump(mode="json") for r in rows], indent=1)
+        return json.dumps([item.model_dump(mode="json") for item in bank().items(limit=25)], indent=1)
 
     @app.resource("rb://items/{item_id}", name="item", mime_type="application/json")
     def item(item_id: str) -> str:
         """One memory item with its history and source trajectories."""
-        from rb_mcp.loop import items as item_ops
-
         if not item_id.isdigit():
             raise ResourceError(f"item id {item_id!r} is not a number; use rb://items/<id>")
-        found = item_ops.get_items(bank().store, [int(item_id)])
-        if not found or not visibility.visible([found[int(item_id)].scope])[0]:
+        found = bank().item(int(item_id))
+        if found is None:
             raise ResourceError(f"no memory item {item_id}")
-        data = found[int(item_id)].model_dump(mode="json")
-        data["history"] = item_ops.history(bank().store, int(item_id))
-        data["sources"] = [
-            r[0]
-            for r in bank().store.query(
-                "select trajectory_id from item_sources where item_id = ?", (int(item_id),)
-            )
-        ]
-        return json.dumps(data, indent=1)
+        return json.dumps(found, indent=1)
 
     @app.resource("rb://stats", name="stats", mime_type="application/json")
     def stats() -> str:

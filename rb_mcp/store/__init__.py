@@ -17,7 +17,7 @@ from pathlib import Path
 from rb_mcp.store.common import GLOBAL, from_blob, is_url, to_blob
 from rb_mcp.store.protocol import Store
 
-__all__ = ["GLOBAL", "Store", "from_blob", "is_url", "open_store", "to_blob"]
+__all__ = ["GLOBAL", "Store", "from_blob", "is_url", "open_store", "to_blob", "unopened_checks"]
 
 
 def open_store(address: str | Path) -> Store:
@@ -30,3 +30,19 @@ def open_store(address: str | Path) -> Store:
     from rb_mcp.store.sqlite import SqliteStore
 
     return SqliteStore.open(address)
+
+
+def unopened_checks(address: str | Path, exc: Exception) -> list[tuple[str, str, str]]:
+    """`doctor`'s lines for a bank that would not open: the failure (a URL without its password)
+    and, for a SQLite path, whether sqlite-vec and FTS5 still work here (from an in-memory bank)."""
+    if is_url(address):
+        from rb_mcp.store.pgsql import redact_url
+
+        return [("bank", "fail", f"{redact_url(str(address))}: {exc}")]
+    from rb_mcp.store.sqlite import SqliteStore
+
+    scratch = SqliteStore.open(":memory:")
+    try:
+        return [("bank", "fail", f"{address}: {exc}"), *scratch.engine_checks()]
+    finally:
+        scratch.close()

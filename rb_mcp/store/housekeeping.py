@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rb_mcp import visibility
 from rb_mcp.store.schema import COLUMNS, TABLES
 
 # The export reads each table in key order, on either backend (SQLite's rowid is the id, or the
@@ -110,8 +111,10 @@ class HousekeepingRows:
     def listed_item_ids(
         self, limit: int, active_only: bool = True, scope: str | None = None, kind: str | None = None
     ) -> list[int]:
-        """Ids of the items matching the filters (None: any), most recently updated first."""
-        where, params = ["1 = 1"], []
+        """Ids of the items matching the filters (None: any) in the scopes the caller may see
+        (`rb_mcp.visibility`), most recently updated first."""
+        seen, seen_params = visibility.sql_filter("scope")
+        where, params = [seen], list(seen_params)
         if active_only:
             where.append("status = 'active'")
         if scope is not None:

@@ -403,6 +403,17 @@ class PgStore(PgSearch, ItemRows, TrajectoryRows, HousekeepingRows):
             checks += consistency.NO_VECTOR_TABLE
         return consistency.problems(self, checks)
 
+    def engine_checks(self) -> list[tuple[str, str, str]]:
+        """`doctor`'s lines about the engine: the server and pgvector versions."""
+        return [
+            ("backend", "ok", f"PostgreSQL {self.server_version} through {self.driver}"),
+            ("pgvector", "ok", f"{self.vec_version} (HNSW, cosine)"),
+        ]
+
+    def bank_checks(self) -> Iterator[tuple[str, str, str]]:
+        """`doctor`'s lines about the bank: its schema (the server checks its own pages)."""
+        yield ("bank", "ok", f"{self.path} (schema {self.schema_version} of {pgmigrations.LATEST})")
+
     def integrity(self) -> str:
         """PostgreSQL checks its own pages; what rb-mcp can check is `consistency_problems`."""
         self.one("select 1")

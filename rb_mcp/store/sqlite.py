@@ -1,4 +1,4 @@
-"""The bank file: SQLite (WAL) with sqlite-vec vec0 for vectors and FTS5 for keywords.
+"""The bank file: SQLite (WAL), FTS5 for keywords and rb-mcp's own vector index (`rb_mcp.store.vindex`).
 
 Nothing here knows about prompts or MCP. Every row and the index entries that point at it are
 written in one transaction, so a crash leaves either both or neither.
@@ -374,6 +374,37 @@ class SqliteStore(SqliteIndex, ItemRows, TrajectoryRows, HousekeepingRows):
             finally:
                 fresh.close()
         return problems
+
+    def engine_checks(self) -> list[tuple[str, str, str]]:
+        """`doctor`'s lines about the engine: sqlite-vec and FTS5 (an in-memory bank answers them too)."""
+        checks: list[tuple[str, str, str]] = []
+        # Search runs on rb-mcp's own index (rb_mcp.store.vindex); sqlite-vec only lets migration 2 drop
+        # the vec0 tables of a bank written before it, so a missing sqlite-vec is no degraded mode.
+        if self.vec_version:
+            checks.append(("sqlite-vec", "ok", f"{self.vec_version} loaded through {self.driver}"))
+        else:
+            checks.append(("sqlite-vec", "ok", f"not loaded ({self.vec_error}); not needed: vector search uses "
+                           "rb-mcp's own index (only upgrading a bank from before schema 2 needs it)"))  # fmt: skip
+        fts = self.one("select sqlite_compileoption_used('ENABLE_FTS5')")[0]
+        checks.append(("fts5", "ok" if fts else "fail", "available" if fts else "SQLite lacks FTS5"))
+        return checks
+
+    def bank_checks(self) -> Iterator[tuple[str, str, str]]:
+        """`doctor`'s lines about the bank file, one at a time (a damaged file can fail any query, and
+        the lines before it still count): schema and writability, journal mode, quick_check."""
+        where = f"{self.path} (schema {self.schema_version} of {migrations.LATEST})"
+        if self.read_only:
+            yield ("bank", "warn", f"{where} is read-only for this user: recall works, recording fails")
+        else:
+            yield ("bank", "ok", where)
+        journal = self.one("pragma journal_mode")[0]
+        yield ("journal", "ok" if journal == "wal" or self.read_only else "warn", journal)
+        try:
+            quick = [r[0] for r in self.query("pragma quick_check(5)")]
+            found = "; ".join(quick) + "; move the bank aside and restore a copy made with `rb-mcp backup`"
+        except StoreError as exc:  # a damaged b-tree can stop the check itself
+            quick, found = [], str(exc)
+        yield ("integrity", "ok", "quick_check ok") if quick == ["ok"] else ("integrity", "fail", found)
 
     def integrity(self) -> str:
         """'ok', or the first problems `PRAGMA integrity_check` reports."""
