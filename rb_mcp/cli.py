@@ -3,6 +3,10 @@
 Every command opens the bank, calls one function and turns `RbError` into a one-line message on
 stderr with exit code 1. Output meant for people goes to stdout, except under `serve`, where
 stdout belongs to the MCP protocol and nothing else may write there.
+
+Each command imports what it needs inside its function, on purpose: `rb-mcp serve` must answer the
+MCP handshake without importing numpy, the store or the model (tests/test_contract.py checks), and
+the hooks and short commands must start fast.
 """
 
 from __future__ import annotations

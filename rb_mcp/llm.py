@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rb_mcp import prompts
 from rb_mcp.errors import LLMError
 from rb_mcp.models import ItemDraft, Outcome
 from rb_mcp.redact import redact
@@ -134,8 +135,6 @@ def ask_json(
     `check` adds problems beyond the schema (too many items, items the quality gate rejects), so
     the repair turn can name them. LLMError (the model is unreachable) propagates.
     """
-    from rb_mcp import prompts
-
     turns: list[Turn] = [("user", prompt)]
     problems: list[str] = []
     for attempt in range(2):
@@ -152,8 +151,6 @@ def ask_json(
 
 def converse(llm: LLM, first: str, follow_ups: Sequence[str], *, max_tokens: int) -> list[str]:
     """A free-text conversation: the first prompt, then each follow-up turn; returns every answer."""
-    from rb_mcp import prompts
-
     turns: list[Turn] = [("user", first)]
     answers: list[str] = []
     for follow_up in [None, *follow_ups]:
@@ -202,7 +199,7 @@ class HttpLLM:
         return headers
 
     def complete(self, turns: Sequence[Turn], *, system: str, max_tokens: int) -> str:
-        import httpx
+        import httpx  # deferred: only a configured endpoint pays for importing it
 
         payload = {
             "model": self.model,

@@ -101,12 +101,16 @@ def test_server_import_leaves_the_bank_for_after_the_handshake():
     import sys
 
     code = (
-        "import sys, rb_mcp.cli, rb_mcp.server; "
-        "print(sorted(m for m in ('numpy', 'rb_mcp.bank', 'rb_mcp.store', 'httpx', 'sqlean', 'fastembed') "
-        "if m in sys.modules))"
+        "import sys, tempfile, pathlib, rb_mcp.cli\n"
+        "from rb_mcp.config import Config\n"
+        "from rb_mcp.server.app import build_server\n"
+        "build_server(Config(bank=pathlib.Path(tempfile.mkdtemp()) / 'b.sqlite3', preload=False))\n"
+        "heavy = ('numpy', 'httpx', 'sqlean', 'sqlite_vec', 'fastembed', 'onnxruntime', 'psycopg', "
+        "'rb_mcp.loop', 'rb_mcp.store', 'rb_mcp.embed')\n"
+        "print(sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + '.' for h in heavy))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == "[]", f"building the server imported {out.strip()}; keep these for after the handshake"
 
 
 def test_rb_mcp_processes_run_numpy_with_one_blas_thread():

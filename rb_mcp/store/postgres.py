@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rb_mcp.config import Config
 from rb_mcp.errors import StoreError
 from rb_mcp.store import consistency, lexical, migrations
 from rb_mcp.store import pg_migrations as pgmigrations
@@ -56,8 +57,6 @@ _SCHEMA_LOCK = 0x72626D6370  # "rbmcp"
 def hnsw_build_mb(rows: int, dim: int) -> int:
     """maintenance_work_mem for building an HNSW index over `rows` vectors: enough to keep the graph
     in memory (vector + default m=16 neighbour lists, with room to spare), within RB_MCP_PG_BUILD_MEMORY_MB."""
-    from rb_mcp.config import Config
-
     need = rows * (4 * dim + 700) * 1.3 / 2**20
     return int(min(max(64.0, need), Config.from_env().pg_build_memory_mb))
 
