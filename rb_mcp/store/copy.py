@@ -100,10 +100,7 @@ def copy_bank(src: Store, dst: Store, progress: Progress | None = None) -> dict[
         floor = max(_floor_of(src, sdb), _floor_of(dst, ddb))
         top = ddb.execute("select coalesce(max(id), 0) from items").fetchone()[0]
         if floor > top:
-            ddb.execute(
-                "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
-                (ID_FLOOR, str(floor)),
-            )
+            dst.set_meta(ddb, ID_FLOOR, str(floor))
         dst.sync_ids(ddb)
     return counts
 

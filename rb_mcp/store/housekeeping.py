@@ -26,6 +26,17 @@ TOKEN_COLUMNS = "id, name, identity, projects, created_at, last_used_at, revoked
 class HousekeepingRows:
     """Mixed into `SqliteStore` and `PgStore`, whose `query`, `one` and `transaction` it uses."""
 
+    # ---- meta: the bank's own settings (embedding model, id floor, consolidation decisions) ----
+    def get_meta(self, key: str) -> str | None:
+        row = self.one("select value from meta where key = ?", (key,))
+        return row[0] if row else None
+
+    def set_meta(self, db: Any, key: str, value: str) -> None:
+        db.execute(
+            "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
+            (key, value),
+        )
+
     # ---- access tokens (rb_mcp.auth) ---------------------------------------------------------
     def add_access_token(
         self, name: str, identity: str, projects: str, secret_hash: str, created_at: str

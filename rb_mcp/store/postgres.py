@@ -239,15 +239,8 @@ class PgStore(PgSearch, ItemRows, TrajectoryRows, HousekeepingRows):
         return int(row[0]) if row[1] else 0
 
     # ---- meta ------------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self.one("select value from meta where key = ?", (key,))
-        return row[0] if row else None
-
     def set_meta(self, db: PgConn, key: str, value: str) -> None:
-        db.execute(
-            "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
-            (key, value),
-        )
+        super().set_meta(db, key, value)
         if key == "embed_dim":
             self._create_vec_tables(db, int(value))
 

@@ -322,17 +322,6 @@ class SqliteStore(SqliteIndex, ItemRows, TrajectoryRows, HousekeepingRows):
     def sync_ids(self, db: Any) -> None:
         """Nothing to do: SQLite hands out ids above the highest row (and `items` keeps a floor)."""
 
-    # ---- meta ------------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self.one("select value from meta where key = ?", (key,))
-        return row[0] if row else None
-
-    def set_meta(self, db: Any, key: str, value: str) -> None:
-        db.execute(
-            "insert into meta values (?, ?) on conflict (key) do update set value = excluded.value",
-            (key, value),
-        )
-
     # ---- vectors ---------------------------------------------------------------------------
     @property
     def has_vec(self) -> bool:
