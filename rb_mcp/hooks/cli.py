@@ -37,6 +37,8 @@ def run(event: str, stdin: IO[str], stdout: IO[str]) -> int:
         payload = json.loads(raw) if raw.strip() else {}
         if not isinstance(payload, dict):
             raise ValueError(f"the hook input is a JSON {type(payload).__name__}, not an object")
+        if not isinstance(payload.get("session_id"), str) or not payload["session_id"]:
+            raise ValueError("the hook input names no session_id; it is not a Claude Code hook event")
         with contextlib.redirect_stdout(sys.stderr):
             answer = handler(payload)
         if answer:

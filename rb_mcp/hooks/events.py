@@ -56,7 +56,7 @@ def session_start(payload: Payload) -> Output:
             here, there = adapter.count_items(bank)
     where = f"project {config.project}" if config.project else "this directory (no git remote: global scope)"
     text = (
-        f"rb-mcp memory is on for {where}: {here + there} memory items from past tasks "
+        f"rb-mcp memory is on for {where}: {_count(here + there, 'memory item')} from past tasks "
         f"({here} of this project, {there} shared). For each task prompt, matching lessons are added "
         "to the context with a recall_id. Tools: recall_strategies searches memory for a task; "
         "refine_attempt gives a memory-guided self-check when stuck or retrying; record_trajectory "
@@ -64,6 +64,10 @@ def session_start(payload: Payload) -> Output:
         "lessons, and credits the recalled ones through recall_id."
     )
     return _context("SessionStart", text)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 # ---- user-prompt-submit ----------------------------------------------------------------------
@@ -105,7 +109,7 @@ def guidance(
     """The added context, whole items only, within the token budget; and what made it in."""
     budget = budget_tokens * CHARS_PER_TOKEN
     credit = f" (recall_id={recall_id})" if recall_id else ""
-    head = f"rb-mcp memory: lessons from past tasks that share words with this prompt{credit}. They are hints; apply what fits."
+    head = f"rb-mcp memory: lessons from past tasks related to this prompt{credit}. They are hints; apply what fits."
     foot = (
         f"Passing recall_id={recall_id} to record_trajectory when the task ends credits or blames them."
         if recall_id
@@ -266,7 +270,7 @@ def summary_of(work: transcript.Segment, last_text: str, cwd: str | None) -> str
 
 # ---- helpers --------------------------------------------------------------------------------
 def _session_id(payload: Payload) -> str:
-    return str(payload.get("session_id") or "unknown")
+    return str(payload["session_id"])
 
 
 def _transcript(payload: Payload) -> transcript.Transcript | None:
