@@ -147,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--uv", action="store_true", help="also time uvx starting rb-mcp from a wheel")
     parser.add_argument(
-        "--tasks", type=Path, default=rq.DEFAULT_TASKS, help="real tasks for the quality comparison"
+        "--tasks", type=Path, default=rq.DEFAULT_TASKS, help="real tasks: prompts, and the quality comparison"
     )
+    parser.add_argument("--no-quality", action="store_true", help="skip the quality comparison (minutes)")
     parser.add_argument(
         "--json", type=Path, help="write results here instead of benchmarks/results/hook_latency.json"
     )
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         others.update(launcher_times(work, args.runs))
     if args.uv:
         others.update(uvx_times(work, args.runs))
-    quality = keyword_quality(args.tasks, embedder)
+    quality = None if args.no_quality else keyword_quality(args.tasks, embedder)
     store = Store.open(bank)
     info = machine_info(store) | {"load_average_before": [round(x, 2) for x in load_before]}
     store.close()
@@ -204,15 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"hook command: {how}; bank: 10k items ({PROJECT}), {args.runs} cold processes per variant")
     rows, results = [], {}
     for name, samples in {**variants, **others}.items():
-        p = percentiles(samples)
+        p = percentiles(samples) | {"min": min(samples)}  # on a loaded machine, min is the idle guess
         results[name] = p | {"runs": len(samples)}
         verdict = ""
         if name in injected:
             verdict = "met" if p["p95"] <= TARGET_P95_MS else "MISSED"
             results[name]["injected_share"] = injected[name] / args.runs
-        rows.append([name, p["p50"], p["p95"], p["mean"], verdict])
+        rows.append([name, p["min"], p["p50"], p["p95"], p["mean"], verdict])
     print_table(
-        "cold hook processes (ms)", ["variant", "p50", "p95", "mean", f"p95 <= {TARGET_P95_MS:.0f}"], rows, 0
+        "cold hook processes (ms)",
+        ["variant", "min", "p50", "p95", "mean", f"p95 <= {TARGET_P95_MS:.0f}"],
+        rows,
+        0,
     )
     print(
         f"\nkeyword / hybrid p50: {results['keyword']['p50'] / results['hybrid']['p50']:.2f}x; prompts with "
