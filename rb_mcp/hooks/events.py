@@ -43,7 +43,7 @@ _ACKS = frozenset(
 
 # ---- session-start --------------------------------------------------------------------------
 def session_start(payload: Payload) -> Output:
-    """A short primer (about 110 tokens): memory is on, what it holds, when to call the tools."""
+    """A short primer (about 120 tokens): memory is on, what it holds, when to call the tools."""
     session = state.load(_session_id(payload))
     if payload.get("source") in ("clear", "compact"):
         session.forget_context()
@@ -115,11 +115,12 @@ def guidance(
         if recall_id
         else ""
     )
-    used = len(head) + len(foot)
     sections: dict[str, list[str]] = {
         "Strategies that worked before:": [],
         "Pitfalls, learned from failures:": [],
+        "Related past tasks, not distilled yet:": [],
     }
+    used = len(head) + len(foot) + sum(len(title) + 4 for title in sections)
     kept_hits: list[RecallHit] = []
     for hit in hits:
         block = f"- {hit.title}: {hit.description}\n  {hit.content}"
@@ -150,20 +151,22 @@ def guidance(
 
 def _hybrid() -> bool:
     """RB_MCP_HOOK_RECALL=keyword (default: no model to load, see benchmarks/hook_latency.py) or hybrid."""
-    mode = (os.environ.get("RB_MCP_HOOK_RECALL") or "keyword").strip().lower()
-    if mode not in ("keyword", "hybrid"):
-        log.warning("RB_MCP_HOOK_RECALL=%r is not keyword or hybrid; using keyword", mode)
-    return mode == "hybrid"
+    return _choice("RB_MCP_HOOK_RECALL", "keyword", "hybrid") == "hybrid"
+
+
+def _choice(name: str, default: str, *others: str) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in (default, *others):
+        log.warning("%s=%r is not one of %s; using %s", name, value, ", ".join((default, *others)), default)
+        return default
+    return value
 
 
 # ---- stop -----------------------------------------------------------------------------------
 def stop(payload: Payload) -> Output:
-    mode = (os.environ.get("RB_MCP_HOOK_STOP") or "ask").strip().lower()
-    if mode == "off" or payload.get("stop_hook_active"):
+    if _choice("RB_MCP_HOOK_STOP", "ask", "off") == "off" or payload.get("stop_hook_active"):
         return None
-    if mode != "ask":
-        log.warning("RB_MCP_HOOK_STOP=%r is not ask or off; asking", mode)
-    work = _unrecorded(payload)
+    work = _unrecorded(_transcript(payload))
     if work is None:
         return None
     session = state.load(_session_id(payload))
@@ -188,7 +191,7 @@ def stop(payload: Payload) -> Output:
 # ---- session-end ----------------------------------------------------------------------------
 def session_end(payload: Payload) -> Output:
     full = _transcript(payload)
-    work = _unrecorded(payload, full)
+    work = _unrecorded(full)
     if full is None or work is None:
         return None
     session = state.load(_session_id(payload))
@@ -284,13 +287,10 @@ def _transcript(payload: Payload) -> transcript.Transcript | None:
         return None
 
 
-def _unrecorded(payload: Payload, full: transcript.Transcript | None = None) -> transcript.Segment | None:
+def _unrecorded(full: transcript.Transcript | None) -> transcript.Segment | None:
     """This session's work that changed files and that no record_trajectory call describes."""
-    full = full or _transcript(payload)
-    if full is None:
-        return None
-    work = full.unrecorded()
-    return work if work.changes else None
+    work = full.unrecorded() if full is not None else None
+    return work if work is not None and work.changes else None
 
 
 def _recall_of(session: state.SessionState, work: transcript.Segment) -> state.Recall | None:

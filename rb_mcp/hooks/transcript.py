@@ -24,6 +24,7 @@ import re
 import shlex
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -60,21 +61,21 @@ class ToolCall:
     def records(self) -> bool:
         return self.name.startswith("mcp__") and self.short_name == RECORD_TOOL and not self.is_error
 
-    def files(self) -> list[str]:
-        """Files this call wrote: the edit tools' paths, a Bash command's obvious targets."""
+    @cached_property
+    def writes(self) -> tuple[bool, list[str]]:
+        """Does this call write files when it succeeds, and which: edit tools' paths, Bash targets."""
         if self.name in EDIT_TOOLS:
             path = self.input.get("file_path") or self.input.get("notebook_path")
-            return [path] if isinstance(path, str) and path else []
+            return True, [path] if isinstance(path, str) and path else []
         if self.name == "Bash":
-            return bash_writes(str(self.input.get("command") or ""))[1]
-        return []
+            return bash_writes(str(self.input.get("command") or ""))
+        return False, []
+
+    def files(self) -> list[str]:
+        return self.writes[1]
 
     def changes_files(self) -> bool:
-        if self.is_error:
-            return False
-        if self.name in EDIT_TOOLS:
-            return True
-        return self.name == "Bash" and bash_writes(str(self.input.get("command") or ""))[0]
+        return not self.is_error and self.writes[0]
 
 
 @dataclass
@@ -105,7 +106,7 @@ class Segment:
     calls: list[ToolCall]
     recorded_before: bool
 
-    @property
+    @cached_property
     def changes(self) -> list[ToolCall]:
         return [c for c in self.calls if c.changes_files()]
 
