@@ -413,6 +413,13 @@ def test_the_launchers_hooks_fail_open_without_uv_or_rb_mcp(tmp_path):
         [str(LAUNCHER), "serve"], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL
     )
     assert serve.returncode == 1 and "install uv" in serve.stderr
+    placeholder = {
+        **env,
+        "CLAUDE_PLUGIN_DATA": "${CLAUDE_PLUGIN_DATA}",
+    }  # a client that did not substitute it
+    subprocess.run([str(LAUNCHER), "hook", "stop"], input=b"{}", env=placeholder, cwd=tmp_path, check=True)
+    assert not (tmp_path / "${CLAUDE_PLUGIN_DATA}").exists()
+    assert (tmp_path / ".local" / "share" / "rb-mcp" / "claude-plugin").is_dir()
 
 
 def test_the_launcher_passes_stdin_to_rb_mcp_and_never_fails_a_hook(tmp_path):
