@@ -46,10 +46,10 @@ from _common import machine_info, percentiles, print_machine, print_table, write
 from latency import PROJECT, build_bank, embed_corpus, fresh_copy, queries_for, real_queries  # noqa: E402
 
 from rb_mcp import embed  # noqa: E402
-from rb_mcp.bank import Bank  # noqa: E402
 from rb_mcp.config import Config  # noqa: E402
 from rb_mcp.hooks.adapter import NoVectors  # noqa: E402
-from rb_mcp.store import Store  # noqa: E402
+from rb_mcp.loop.bank import Bank  # noqa: E402
+from rb_mcp.store import open_store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 1000.0
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.uv:
         others.update(uvx_times(work, args.runs))
     quality = None if args.no_quality else keyword_quality(args.tasks, embedder)
-    store = Store.open(bank)
+    store = open_store(bank)
     info = machine_info(store) | {"load_average_before": [round(x, 2) for x in load_before]}
     store.close()
     print_machine(info)

@@ -286,6 +286,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hook(args: argparse.Namespace) -> int:
+    from rb_mcp.hooks.cli import run
+
+    return run(args.event, sys.stdin, sys.stdout)
+
+
 def cmd_copy(args: argparse.Namespace) -> int:
     from rb_mcp.loop.transfer import append_bank
     from rb_mcp.store import open_store
@@ -423,6 +429,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--consolidate",
         action="store_true",
         help="also let the model settle near-duplicate item pairs it has not seen",
+    )
+    # No --bank and no `choices`: hooks read RB_MCP_BANK, and argparse's exit 2 on a bad choice would
+    # block the user's prompt (a hook must always exit 0).
+    about = "run one Claude Code hook: the event's JSON on stdin, only the client's answer on stdout; exits 0"
+    p = sub.add_parser("hook", help=about, description=about)
+    p.set_defaults(fn=cmd_hook)
+    p.add_argument(
+        "event",
+        nargs="?",
+        default="",
+        metavar="EVENT",
+        help="session-start, user-prompt-submit, stop or session-end",
     )
     p = sub.add_parser(
         "copy", help="copy a bank between SQLite and PostgreSQL, either way, losslessly",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -198,6 +198,16 @@ class Config(BaseModel):
         le=1 << 20,
         description="PostgreSQL: upper bound (MB) on maintenance_work_mem while `rb-mcp copy` builds the HNSW "
         "indexes (sized to the vectors, so the graph fits in memory; lower it on a small server).",
+    )
+
+    hook_stop: Literal["ask", "off"] = Field(
+        "ask",
+        description="Claude Code Stop hook: ask the agent once to record unrecorded work that changed files, or off.",
+    )
+    hook_recall: Literal["keyword", "hybrid"] = Field(
+        "keyword",
+        description="Recall of the prompt hook: keyword (no model to load in a cold process) or hybrid (about a "
+        "second more per prompt).",
     )
 
     @classmethod

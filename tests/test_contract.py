@@ -26,7 +26,7 @@ TOOLS = {
     "distill_pending": (set(), {"limit"}),
 }  # fmt: skip
 COMMANDS = {"serve", "demo", "recall", "record", "list", "show", "forget", "promote", "export", "import", "stats",
-            "doctor", "reembed", "backup", "distill", "token", "copy"}  # fmt: skip
+            "doctor", "reembed", "backup", "distill", "token", "copy", "hook"}  # fmt: skip
 
 
 def test_tool_parameters_are_pinned(tmp_path):
@@ -110,7 +110,9 @@ def test_server_import_leaves_the_bank_for_after_the_handshake():
         "print(sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + '.' for h in heavy))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]", f"building the server imported {out.strip()}; keep these for after the handshake"
+    assert out.strip() == "[]", (
+        f"building the server imported {out.strip()}; keep these for after the handshake"
+    )
 
 
 def test_rb_mcp_processes_run_numpy_with_one_blas_thread():

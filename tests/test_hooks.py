@@ -22,9 +22,9 @@ import pytest
 
 import rb_mcp
 from rb_mcp.admin import stats
-from rb_mcp.bank import Bank
 from rb_mcp.config import Config
 from rb_mcp.hooks import EVENTS, events, state, transcript
+from rb_mcp.loop.bank import Bank
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "plugin"

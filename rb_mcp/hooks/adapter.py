@@ -8,7 +8,6 @@ becomes a one-line call to it; nothing else in the hooks changes. No SQL and no 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ from rb_mcp.errors import EmbedError, InputError
 if TYPE_CHECKING:
     import numpy as np
 
-    from rb_mcp.bank import Bank
+    from rb_mcp.loop.bank import Bank
     from rb_mcp.models import RecallResult
 
 log = logging.getLogger("rb_mcp.hooks")
@@ -50,7 +49,7 @@ def config_for(cwd: str | None) -> Config:
     """The settings a server started in `cwd` would use: RB_MCP_*, project from cwd's git remote."""
     config = Config.from_env()
     if config.project is None and cwd:
-        config = dataclasses.replace(config, project=projects.default_for_cwd(Path(cwd)))
+        config = config.replace(project=projects.default_for_cwd(Path(cwd)))
     return config
 
 
@@ -59,7 +58,7 @@ def bank_exists(config: Config) -> bool:
 
 
 def open_bank(config: Config, *, vectors: bool) -> Bank:
-    from rb_mcp.bank import Bank
+    from rb_mcp.loop.bank import Bank
 
     return Bank(config, embedder=None if vectors else NoVectors(config.model))
 

@@ -90,7 +90,7 @@ def user_prompt_submit(payload: Payload) -> Output:
     if not adapter.bank_exists(config):
         return None
     session = state.load(_session_id(payload))
-    with adapter.open_bank(config, vectors=_hybrid()) as bank:
+    with adapter.open_bank(config, vectors=config.hook_recall == "hybrid") as bank:
         result = adapter.recall(bank, prompt, session.session_id)
     hits = [h for h in result.items if h.id not in session.injected]
     episodes = [e for e in result.episodes if e.trajectory_id not in session.episodes]
@@ -149,22 +149,9 @@ def guidance(
     return "\n\n".join(p for p in parts if p), kept_hits, kept_eps
 
 
-def _hybrid() -> bool:
-    """RB_MCP_HOOK_RECALL=keyword (default: no model to load, see benchmarks/hook_latency.py) or hybrid."""
-    return _choice("RB_MCP_HOOK_RECALL", "keyword", "hybrid") == "hybrid"
-
-
-def _choice(name: str, default: str, *others: str) -> str:
-    value = (os.environ.get(name) or default).strip().lower()
-    if value not in (default, *others):
-        log.warning("%s=%r is not one of %s; using %s", name, value, ", ".join((default, *others)), default)
-        return default
-    return value
-
-
 # ---- stop -----------------------------------------------------------------------------------
 def stop(payload: Payload) -> Output:
-    if _choice("RB_MCP_HOOK_STOP", "ask", "off") == "off" or payload.get("stop_hook_active"):
+    if payload.get("stop_hook_active") or adapter.config_for(payload.get("cwd")).hook_stop == "off":
         return None
     work = _unrecorded(_transcript(payload))
     if work is None:
