@@ -29,7 +29,7 @@ def test_record_list_show_recall_forget(isolated_env, tmp_path):
     assert shown["files"] == ["src/parser.py"] and shown["sources"] == [stored["trajectory_id"]]
     recalled = rb(isolated_env, "recall", "parser fails on an empty string", "--json")
     assert json.loads(recalled.stdout)["items"][0]["id"] == item_id
-    stats = json.loads(rb(isolated_env, "stats").stdout)
+    stats = json.loads(rb(isolated_env, "stats", "--json").stdout)
     assert stats["items"]["total"] == 1 and stats["recalls"] == 1
     assert rb(isolated_env, "forget", str(item_id)).returncode == 0
     missing = rb(isolated_env, "forget", str(item_id))
