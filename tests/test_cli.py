@@ -57,6 +57,21 @@ def test_doctor_reports_driver_vec_and_model(isolated_env):
     assert checks["embedding"]["status"] == "ok"
 
 
+def test_doctor_reports_a_missing_bank_without_creating_it(isolated_env, tmp_path):
+    bank = tmp_path / "not-yet" / "bank.sqlite3"
+    out = rb(dict(isolated_env, RB_MCP_BANK=str(bank)), "doctor", "--no-model", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    checks = {c["check"]: c for c in json.loads(out.stdout)["checks"]}
+    assert checks["bank"] == {"check": "bank", "status": "ok",
+                              "detail": f"no bank yet at {bank}; it is created on first use"}  # fmt: skip
+    assert checks["fts5"]["status"] == "ok" and "sqlite-vec" in checks
+    assert (
+        "deprecated" in checks["llm: sampling"]["detail"]
+        and "RB_MCP_LLM_BASE_URL" in checks["llm: sampling"]["detail"]
+    )
+    assert not bank.exists() and not bank.parent.exists()
+
+
 def test_errors_are_one_clear_line(isolated_env):
     out = rb(isolated_env, "record", "--task", "x")
     assert out.returncode == 1 and out.stderr.startswith("rb-mcp: ") and "summary" in out.stderr
