@@ -60,12 +60,16 @@ def _problem(error: dict[str, Any], schema: dict[str, Any]) -> str:
         loc = tuple(error.get("loc", ()))
         parent, where = _walk(schema, loc[:-1])
         known = ", ".join(_properties(where)) or "none"
-        name = f"{parent}.{loc[-1]}" if parent != "arguments" else str(loc[-1])
+        unknown = str(loc[-1])  # the caller's own key: shown only when it is a plain name
+        unknown = unknown if unknown.isidentifier() and len(unknown) <= 40 else repr(unknown[:40])
+        name = f"{parent}.{unknown}" if parent != "arguments" else unknown
         return f"{name} is unknown here; the names here are: {known}"
     if kind in ("string_too_long", "too_long"):
         unit = "characters" if kind == "string_too_long" else "entries"
         limit = ctx.get("max_length", spec.get("maxLength", spec.get("maxItems")))
         return f"{path} is too long: at most {limit} {unit}"
+    if kind in ("value_error", "assertion_error"):  # a validator's own words say what to fix
+        return f"{path}: {str(error.get('msg', '')).removeprefix('Value error, ')}"
     return f"{path}: {_received(got, spec)}; send {expected(spec)}"
 
 

@@ -55,6 +55,8 @@ def register_resources(app: MCPServer, handle: BankHandle) -> None:
         # Counts stay bank-wide; the names of scopes this client may not see are left out.
         shown = visibility.visible([p["scope"] for p in result.projects])
         result.projects = [p for p, ok in zip(result.projects, shown) if ok]
+        seen = visibility.visible([row["project"] for row in result.guidance])
+        result.guidance = [row for row, ok in zip(result.guidance, seen) if ok]
         return result.model_dump_json(indent=1)
 
 
