@@ -13,8 +13,9 @@ from rb_mcp.errors import RbError, StoreError
 from rb_mcp.llm import llm_checks
 from rb_mcp.loop.bank import Bank
 from rb_mcp.loop.items import item_text
+from rb_mcp.loop.recall import estimate_guidance
 from rb_mcp.models import Stats
-from rb_mcp.store import Store, open_store, to_blob, unopened_checks
+from rb_mcp.store import GLOBAL, Store, absent_checks, open_store, to_blob, unopened_checks
 from rb_mcp.store.sqlite import driver_info
 
 
@@ -29,6 +30,7 @@ def stats(bank: Bank) -> Stats:
     projects = [{"scope": scope, "items": n} for scope, n in store.scope_counts(50)]
     model, _ = store.vector_model()
     return Stats(
+        guidance=guidance_usage(store),
         items=items,
         trajectories=trajectories,
         recalls=store.recall_count(),
@@ -37,6 +39,21 @@ def stats(bank: Bank) -> Stats:
         schema_version=store.schema_version,
         model=model or f"(not bound yet; will use {bank.config.model})",
     )
+
+
+def guidance_usage(store: Store) -> list[dict[str, Any]]:
+    """Per day and project, the recalls logged and the tokens of guidance they injected (estimated from
+    the logged items, as `recall.estimate_guidance` says)."""
+    return [
+        {
+            "day": day,
+            "project": project or GLOBAL,
+            "recalls": recalls,
+            "items": items,
+            "guidance_tokens": estimate_guidance(recalls, with_items, items, chars),
+        }
+        for day, project, recalls, with_items, items, chars in store.recall_usage()
+    ]
 
 
 # ---- doctor --------------------------------------------------------------------------------------
@@ -52,6 +69,10 @@ def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, s
     checks.append(("python", "ok", f"{platform.python_version()} ({sys.executable})"))
     checks.append(("rb-mcp", "ok", __version__))
     checks.append(("sqlite driver", "ok", f"{info['driver']}, SQLite {info['sqlite_version']}"))
+    absent = absent_checks(config.bank)
+    if absent is not None:  # report, never create: the first tool call or command creates the bank
+        checks += absent
+        return _model_checks(config, checks, load_model)
     try:
         store = open_store(config.bank)
     except Exception as exc:

@@ -226,7 +226,23 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from rb_mcp.admin import stats
 
     with _bank(args) as bank:
-        _out(stats(bank).model_dump(mode="json"))
+        result = stats(bank)
+    if args.json:
+        _out(result.model_dump(mode="json"))
+        return 0
+    print(f"bank {result.bank} (schema {result.schema_version}, model {result.model})")
+    print("items " + ", ".join(f"{k} {v}" for k, v in result.items.items()))
+    print("trajectories " + ", ".join(f"{k} {v}" for k, v in result.trajectories.items()))
+    print(f"recalls {result.recalls}")
+    print("\nguidance injected by recalls (tokens estimated as characters / 4):")
+    print(f"{'day':<10}  {'project':<36} {'recalls':>7} {'items':>6} {'tokens':>8}")
+    for row in result.guidance:
+        print(
+            f"{row['day']:<10}  {row['project'][:36]:<36} {row['recalls']:>7} {row['items']:>6} "
+            f"{row['guidance_tokens']:>8}"
+        )
+    total = [sum(r[k] for r in result.guidance) for k in ("recalls", "items", "guidance_tokens")]
+    print(f"{'total':<10}  {'':<36} {total[0]:>7} {total[1]:>6} {total[2]:>8}")
     return 0
 
 
@@ -417,7 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="file, or - for stdout")
     p = add("import", cmd_import, "import a JSONL export (validated before anything is written)")
     p.add_argument("input", help="file, or - for stdin")
-    add("stats", cmd_stats, "counts of items, trajectories and recalls")
+    p = add(
+        "stats", cmd_stats, "counts of items, trajectories and recalls; guidance tokens per day and project"
+    )
+    p.add_argument("--json", action="store_true")
     p = add("doctor", cmd_doctor, "check the sqlite build, sqlite-vec, the model file and the bank")
     p.add_argument("--no-model", action="store_true", help="skip loading the embedding model")
     p.add_argument("--json", action="store_true")

@@ -9,17 +9,19 @@ server.json are checked against it, so a knob cannot exist without being documen
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rb_mcp.errors import InputError
 
 DEFAULT_MODEL = "rb-mcp/all-MiniLM-L6-v2-int8"
 ENV_PREFIX = "RB_MCP_"
+_PLACEHOLDER = re.compile(r"\$\{user_config\.\w+\}")
 
 
 def default_bank_path() -> Path:
@@ -230,6 +232,15 @@ class _FromEnv(Config, BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore", frozen=True
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unfilled(cls, values: Any) -> Any:
+        # Claude Desktop passes an optional MCPB setting the user left empty as its literal
+        # placeholder (`${user_config.bank}`): that means unset, not a bank path.
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if not (isinstance(v, str) and _PLACEHOLDER.fullmatch(v))}
+        return values
 
 
 def _env_problem(exc: ValidationError) -> str:

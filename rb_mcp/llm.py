@@ -313,9 +313,10 @@ def llm_checks(config: Config, probe: bool = True) -> list[tuple[str, str, str]]
     """
     checks = [("llm: agent", "ok", "verdicts and items sent by the agent are always used first")]
     if config.sampling:
-        checks.append(
-            ("llm: sampling", "ok", "used when the client declares MCP sampling (RB_MCP_SAMPLING=auto)")
-        )
+        checks.append((
+            "llm: sampling", "ok", "deprecated (MCP 2026-07-28 deprecates sampling): still used when the client "
+            "declares it (RB_MCP_SAMPLING=auto); prefer an endpoint (RB_MCP_LLM_BASE_URL) or the agent round trip",
+        ))  # fmt: skip
     else:
         checks.append(("llm: sampling", "off", "RB_MCP_SAMPLING=off: the client's model is never asked"))
     checks.append(_http_check(config, probe))

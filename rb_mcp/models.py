@@ -35,11 +35,10 @@ class Step(BaseModel):
     """One step of a trajectory: what the agent thought, did and saw."""
 
     model_config = ConfigDict(extra="forbid")
-    thought: str = Field("", max_length=MAX_STEP, description="Reasoning before the action.")
-    action: str = Field("", max_length=MAX_STEP, description="What was done (command, edit, tool call).")
-    observation: str = Field(
-        "", max_length=MAX_STEP, description="What came back (output, error, test result)."
-    )
+    # No descriptions: the names say it, and every client carries this schema in its context.
+    thought: str = Field("", max_length=MAX_STEP)
+    action: str = Field("", max_length=MAX_STEP)
+    observation: str = Field("", max_length=MAX_STEP)
 
     def text(self) -> str:
         parts = [f"{label}: {value}" for label, value in self._labelled() if value]
@@ -50,33 +49,20 @@ class Step(BaseModel):
 
 
 class ItemDraft(BaseModel):
-    """A memory item as the agent writes it: the paper's title / description / content."""
+    """A memory item as the agent writes it: a lesson that transfers to other tasks."""
 
     model_config = ConfigDict(extra="forbid")
     title: str = Field(
         max_length=MAX_TITLE,
-        description="Concise name of the strategy or lesson, e.g. 'Reproduce before patching a parser bug'.",
+        description="e.g. 'Reproduce before patching a parser bug'",
     )
-    description: str = Field(
-        max_length=MAX_DESCRIPTION, description="One sentence saying when this applies and what it achieves."
-    )
+    description: str = Field(max_length=MAX_DESCRIPTION, description="One sentence: when it applies.")
     content: str = Field(
         max_length=MAX_CONTENT,
-        description=(
-            "The distilled reasoning: steps, decision rationale or the preventive check, written so it "
-            "transfers to other tasks. No ids, hashes, absolute paths, secrets or copied memory text."
-        ),
+        description="The transferable steps, reasons or preventive check.",
     )
-    kind: Kind | None = Field(
-        None,
-        description="strategy (what worked), pitfall (what to avoid, from a failure) or note. "
-        "Defaults from the trajectory's outcome.",
-    )
-    tags: list[str] = Field(
-        default_factory=list,
-        max_length=MAX_TAGS,
-        description="Optional short topic tags, e.g. ['pytest', 'regex'].",
-    )
+    kind: Kind | None = Field(None)  # default: from the outcome
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
 
     @field_validator("tags")
     @classmethod
@@ -165,6 +151,9 @@ class RecallResult(BaseModel):
     episodes: list[Episode]
     guidance: str = Field(description="Ready-to-use guidance text built from the items.")
     truncated: bool = Field(description="True when the token budget cut items off.")
+    guidance_tokens: int = Field(
+        0, description="Estimated tokens of the guidance text (characters / 4, as the token budget counts)."
+    )
 
 
 class StoredItem(BaseModel):
@@ -211,7 +200,10 @@ class RefineResult(BaseModel):
     next_step: str
     prompt: str | None = None
     attempts: list[AttemptView] = Field(default_factory=list)
-    pitfalls: list[RecallHit] = Field(default_factory=list)
+    lessons: list[RecallHit] = Field(
+        default_factory=list,
+        description="Memory items recalled for this task (pitfalls, strategies, notes) the self-check uses.",
+    )
     stored: list[StoredItem] = Field(default_factory=list)
     rejected: list[RejectedItem] = Field(default_factory=list)
 
@@ -224,6 +216,11 @@ class Stats(BaseModel):
     bank: str
     schema_version: int
     model: str
+    guidance: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Per day and project: recalls, items returned and the estimated tokens of guidance they "
+        "injected (guidance_tokens).",
+    )
 
 
 class DrainReport(BaseModel):

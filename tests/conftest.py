@@ -62,6 +62,11 @@ def pg_server() -> Iterator[str]:
     url = os.environ.get("RB_MCP_TEST_PG_URL")
     server, pgdata = None, None
     if not url:
+        if not os.environ.get("XDG_RUNTIME_DIR"):
+            # pgserver asks platformdirs for a runtime dir when imported; without XDG_RUNTIME_DIR that
+            # warns (RuntimeDirWarning) and falls back to a shared /tmp/runtime-<uid>. A private one
+            # (mkdtemp makes it 0700, as the XDG spec wants) keeps the run quiet and to itself.
+            os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="rb-mcp-run-")
         import pgserver  # the `test` extra installs it
 
         # Not under pytest's tmp dirs: another pytest session of the same user prunes old ones,

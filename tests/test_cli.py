@@ -29,7 +29,7 @@ def test_record_list_show_recall_forget(isolated_env, tmp_path):
     assert shown["files"] == ["src/parser.py"] and shown["sources"] == [stored["trajectory_id"]]
     recalled = rb(isolated_env, "recall", "parser fails on an empty string", "--json")
     assert json.loads(recalled.stdout)["items"][0]["id"] == item_id
-    stats = json.loads(rb(isolated_env, "stats").stdout)
+    stats = json.loads(rb(isolated_env, "stats", "--json").stdout)
     assert stats["items"]["total"] == 1 and stats["recalls"] == 1
     assert rb(isolated_env, "forget", str(item_id)).returncode == 0
     missing = rb(isolated_env, "forget", str(item_id))
@@ -55,6 +55,21 @@ def test_doctor_reports_driver_vec_and_model(isolated_env):
     assert checks["sqlite-vec"]["status"] == "ok"
     assert checks["model file"]["status"] == "ok" and "sha256 ok" in checks["model file"]["detail"]
     assert checks["embedding"]["status"] == "ok"
+
+
+def test_doctor_reports_a_missing_bank_without_creating_it(isolated_env, tmp_path):
+    bank = tmp_path / "not-yet" / "bank.sqlite3"
+    out = rb(dict(isolated_env, RB_MCP_BANK=str(bank)), "doctor", "--no-model", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    checks = {c["check"]: c for c in json.loads(out.stdout)["checks"]}
+    assert checks["bank"] == {"check": "bank", "status": "ok",
+                              "detail": f"no bank yet at {bank}; it is created on first use"}  # fmt: skip
+    assert checks["fts5"]["status"] == "ok" and "sqlite-vec" in checks
+    assert (
+        "deprecated" in checks["llm: sampling"]["detail"]
+        and "RB_MCP_LLM_BASE_URL" in checks["llm: sampling"]["detail"]
+    )
+    assert not bank.exists() and not bank.parent.exists()
 
 
 def test_errors_are_one_clear_line(isolated_env):

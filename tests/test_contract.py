@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -21,8 +22,8 @@ TOOLS = {
         {"task", "steps", "summary", "outcome", "rationale", "items", "files", "project", "recall_id", "group_id",
          "trajectory_id"},
     ),
-    "refine_attempt": ({"task", "attempt", "mode"}, {"task", "attempt", "mode", "group_id", "iteration", "outcome",
-                                                     "items", "project"}),
+    "refine_attempt": ({"task", "mode"}, {"task", "attempt", "mode", "group_id", "iteration", "outcome", "items",
+                                          "project"}),
     "distill_pending": (set(), {"limit"}),
 }  # fmt: skip
 COMMANDS = {"serve", "demo", "recall", "record", "list", "show", "forget", "promote", "export", "import", "stats",
@@ -39,8 +40,14 @@ def test_tool_parameters_are_pinned(tmp_path):
         assert set(schema["properties"]) == props, name
         for prop, spec in schema["properties"].items():
             assert spec.get("description"), f"{name}.{prop} has no description for the model"
-        assert len(tools[name].description) > 200, f"{name} needs a docstring written for the model"
+        assert len(tools[name].description) > 150, f"{name} needs a docstring written for the model"
         assert tools[name].output_schema is not None
+    outputs = {name: set(tools[name].output_schema["properties"]) for name in TOOLS}
+    assert {"lessons", "attempts", "next_step", "prompt"} <= outputs["refine_attempt"]
+    assert "pitfalls" not in outputs["refine_attempt"]  # it holds strategies and notes too
+    assert {"recall_id", "items", "guidance", "guidance_tokens"} <= outputs["recall_strategies"]
+    assert tools["recall_strategies"].annotations.read_only_hint is True
+    assert all(tools[n].annotations.read_only_hint is False for n in TOOLS if n != "recall_strategies")
 
 
 def test_public_api():
@@ -132,3 +139,50 @@ def test_rb_mcp_processes_run_numpy_with_one_blas_thread():
     ).stdout.strip()
     assert run(env) == "1"
     assert run({**env, "OPENBLAS_NUM_THREADS": "2"}) == "2"
+
+
+# What every session of every client carries: the tool list (name, description and inputSchema of each
+# tool, as compact JSON) and the instructions. Before the trim: 12,916 and 811 characters.
+TOOLS_BUDGET = 6_000
+INSTRUCTIONS_BUDGET = 500
+
+
+def test_tool_list_and_instructions_fit_the_context_budget(isolated_env):
+    """Measured on the real `tools/list` of `rb-mcp serve` through the SDK client."""
+    import sys
+
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from rb_mcp.server.surface import tool_list_size
+
+    async def listed():
+        server = StdioServerParameters(
+            command=sys.executable, args=["-m", "rb_mcp", "serve"], env=isolated_env
+        )
+        async with Client(server) as client:
+            return (await client.list_tools()).tools, client.instructions or ""
+
+    tools, instructions = anyio.run(listed)
+    size = tool_list_size(tools)
+    print(f"\ntools/list {size} characters (+{tool_list_size(tools, outputs=True) - size} of output schemas), "
+          f"instructions {len(instructions)}")  # fmt: skip
+    assert size <= TOOLS_BUDGET, (
+        f"tools/list costs {size} characters of context; the budget is {TOOLS_BUDGET}"
+    )
+    assert 0 < len(instructions) <= INSTRUCTIONS_BUDGET
+    for tool in tools:
+        assert "\n    " not in tool.description, f"{tool.name}: docstring sent with its source indentation"
+        text = json.dumps(tool.input_schema)
+        assert '"title": "' not in text, f"{tool.name}: pydantic titles left in the schema"
+        assert '{"type": "null"}' not in text, f"{tool.name}: optional fields still spelled anyOf [X, null]"
+    # Nothing a model needs is lost: every tool names the follow-up calls it depends on.
+    by_name = {t.name: t for t in tools}
+    assert "recall_id" in by_name["recall_strategies"].description
+    assert "record_trajectory(trajectory_id=" in by_name["record_trajectory"].description
+    assert 'refine_attempt(mode="parallel", group_id=' in by_name["refine_attempt"].description
+    assert "record_trajectory(trajectory_id=N)" in by_name["distill_pending"].description
+    for name in ("record_trajectory", "refine_attempt"):
+        item = by_name[name].input_schema["properties"]["items"]["items"]
+        assert item["required"] == ["title", "description", "content"]
+        assert item["properties"]["title"]["maxLength"] == 200

@@ -230,6 +230,8 @@ def test_identity_decides_what_a_client_sees(server: Server):
             assert {i["scope"] for i in recent} <= {"global", "acme/app", "user:bob"}
             stats = json.loads((await client.read_resource("rb://stats")).contents[0].text)
             assert all(p["scope"] in ("global", "acme/app", "user:bob") for p in stats["projects"])
+            shown = {g["project"] for g in stats["guidance"]}  # recalls per project: alice's stay hers
+            assert "acme/app" in shown and shown <= {"global", "acme/app", "user:bob"}
             queue = await call(client, "distill_pending", {})
             assert pending["trajectory_id"] not in queue["remaining_ids"]
             own = await call(client, "record_trajectory", record_args(task, "personal", 14))

@@ -192,6 +192,14 @@ class Bank:
             )
             if drafts is not None:
                 return self._distill_by_model(traj, drafts, credited, llm, progress)
+        if drafts is None and traj.role == "attempt" and traj.iteration is not None:
+            # A parallel attempt's lessons come from its group's self-contrast, not from itself alone.
+            return RecordResult(
+                trajectory_id=trajectory_id, status="needs_items", outcome=traj.outcome, credited=credited,
+                next_step=f"Verdict stored for attempt {traj.iteration} of group {traj.group_id!r}. Its lessons come "
+                f"from the group's self-contrast: call refine_attempt(mode='parallel', group_id={traj.group_id!r}, "
+                "task=...) without an attempt once two or more attempts have verdicts.",
+            )  # fmt: skip
         if drafts is None:
             return RecordResult(
                 trajectory_id=trajectory_id,

@@ -49,6 +49,33 @@ _VECTOR_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rb-mcp-vect
 CHARS_PER_TOKEN = 4
 
 
+def tokens(text: str) -> int:
+    """Tokens of a text, estimated as the token budget counts them."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+# What a logged recall injected, rebuilt from its logged items (`estimate_guidance`): the framing lines
+# of a guidance with items, and the answer of one that found none.
+_FRAME = len(
+    f"{INTRO}. Apply what fits this task; ignore what does not.\n\n{STRATEGIES}\n"
+    f"\nWhen the task is done, {RECORD_HINT.format(recall_id=1000)}."
+)
+_EMPTY = len(
+    "No stored memory matches this task in project 'github.com/acme/app' or global. Work it out, then record the trajectory."
+)
+_PER_ITEM = len(
+    "- : \n  \n"
+)  # an item block's own marks: "- {title}: {description}\n  {content}" and its line end
+
+
+def estimate_guidance(recalls: int, with_items: int, items: int, item_chars: int) -> int:
+    """Tokens of guidance that `recalls` logged recalls injected, from what the log keeps: how many
+    returned items, how many items and the characters of their title, description and content.
+    The items' current wording stands in for the wording recalled; episodes are not logged."""
+    chars = item_chars + items * _PER_ITEM + with_items * _FRAME + (recalls - with_items) * _EMPTY
+    return -(-chars // CHARS_PER_TOKEN)
+
+
 def rrf(*rankings: Sequence[int]) -> dict[int, float]:
     scores: dict[int, float] = defaultdict(float)
     for ranking in rankings:
@@ -129,6 +156,7 @@ class Retriever:
             episodes=eps,
             guidance=guidance,
             truncated=truncated,
+            guidance_tokens=tokens(guidance),
         )
 
     def _vector_lane(

@@ -73,8 +73,8 @@ def _refine_sequential(bank: Bank, task, attempt, group_id, iteration, drafts, s
             bank, drafts, [], refuse=None, default_kind="note", scope=scope or GLOBAL, sources=[trajectory_id],
             files=[],
         )  # fmt: skip
-    pitfalls = bank.retriever.recall(task, scope, 3, ["pitfall", "note", "strategy"], log_event=False).items
-    lessons = [f"{h.title}: {h.content}" for h in pitfalls]
+    recalled = bank.retriever.recall(task, scope, 3, ["pitfall", "note", "strategy"], log_event=False).items
+    lessons = [f"{h.title}: {h.content}" for h in recalled]
     return RefineResult(
         group_id=group_id,
         mode="sequential",
@@ -84,7 +84,7 @@ def _refine_sequential(bank: Bank, task, attempt, group_id, iteration, drafts, s
         next_step=f"Run the self-check, correct the attempt, then call refine_attempt again with group_id="
         f"{group_id!r} (or record_trajectory with group_id when done).",
         prompt=prompts.refine_check(task, attempt, iteration, previous, lessons),
-        pitfalls=pitfalls,
+        lessons=recalled,
         stored=stored,
         rejected=rejected,
     )
@@ -96,7 +96,7 @@ def _review_by_model(
     """The server's model runs the self-check (and its 'check again' turns); each pass is kept on the
     refinement note as a signal for the final extraction."""
     previous = [(i, n) for i, n in trajs.group_notes(bank.store, result.group_id) if i != result.iteration]
-    lessons = [f"{h.title}: {h.content}" for h in result.pitfalls]
+    lessons = [f"{h.title}: {h.content}" for h in result.lessons]
     reviews, note = distill.review(bank, task, attempt, result.iteration or 1, previous, lessons, llm)
     distill.tick(progress, 1, 1, "reviewed" if reviews else "review failed")
     if reviews is None:
@@ -128,15 +128,13 @@ def _refine_parallel(
 
 
 def _parallel_prompt(
-    bank: Bank, task: str, group_id: str, views: list[AttemptView], note: str = ""
+    bank: Bank, task: str, group_id: str, views: list[AttemptView], note: str = "", by_model: bool = False
 ) -> RefineResult:
     judged = [v for v in views if v.outcome is not None]
     if len(judged) < 2:
         return RefineResult(
             group_id=group_id, mode="parallel", status="needs_verdicts", attempts=views,
-            next_step=distill.because(note, "could not judge the attempts") + "Record more attempts of this task with "
-            "the same group_id and an outcome each; the self-contrast prompt comes once two or more attempts "
-            "have verdicts.",
+            next_step=distill.because(note, "could not judge some attempts") + _verdicts_needed(group_id, views, by_model),
         )  # fmt: skip
     texts = [(v.trajectory_id, v.outcome, v.excerpt) for v in judged]
     return RefineResult(
@@ -145,6 +143,41 @@ def _parallel_prompt(
         f"call refine_attempt(mode='parallel', group_id={group_id!r}, items=[...]).",
         prompt=prompts.contrast(task, texts, group_id),
     )  # fmt: skip
+
+
+def _verdicts_needed(group_id: str, views: list[AttemptView], by_model: bool) -> str:
+    """What gets a group to its self-contrast: verdicts for the attempts that lack one (resending an
+    attempt would record it twice), and a second attempt when there is only one. With the server's
+    model, the next attempt sent is judged and contrasted in the same call."""
+    judged = [v for v in views if v.outcome is not None]
+    unjudged = [v for v in views if v.outcome is None]
+    steps = []
+    if judged:
+        steps.append(
+            "Judged so far: " + ", ".join(f"attempt {v.iteration} ({v.outcome})" for v in judged) + "."
+        )
+    if unjudged:
+        ids = ", ".join(f"{v.trajectory_id} (attempt {v.iteration})" for v in unjudged)
+        steps.append(
+            f"Give each attempt without a verdict its outcome with record_trajectory(trajectory_id=N, "
+            f"outcome=...), N one of: {ids}. Do not send those attempts again: that records them twice."
+        )
+    if by_model:
+        steps.append(
+            f"Send the next attempt with refine_attempt(mode='parallel', group_id={group_id!r}, attempt=...): "
+            "the server's model judges it and runs the self-contrast once two attempts have verdicts."
+        )
+        return " ".join(steps)
+    if len(views) < 2:
+        steps.append(
+            f"Record another attempt with refine_attempt(mode='parallel', group_id={group_id!r}, attempt=..., "
+            "outcome=...)."
+        )
+    steps.append(
+        "The self-contrast prompt comes once two or more attempts have verdicts: then call "
+        f"refine_attempt(mode='parallel', group_id={group_id!r}, task=...) without an attempt."
+    )
+    return " ".join(steps)
 
 
 def contrast_with(
@@ -160,9 +193,11 @@ def contrast_with(
     views = _attempts(bank, group_id)
     judged = [v for v in views if v.outcome is not None]
     if len(judged) < 2:
-        return _parallel_prompt(
-            bank, task, group_id, views, "" if not unjudged else "some verdicts are missing"
+        failed = [v for v in views if v.outcome is None]
+        note = (
+            f"{llm.name} gave no usable verdict for attempt(s) {', '.join(str(v.iteration) for v in failed)}"
         )
+        return _parallel_prompt(bank, task, group_id, views, note if failed else "", by_model=True)
     if not bank.store.fresh_attempts(group_id):
         return RefineResult(
             group_id=group_id, mode="parallel", status="stored", attempts=views,

@@ -9,6 +9,8 @@ instead, so the client's model can be asked mid-call and progress reaches the cl
     app.py        build_server, the instructions every client reads
     calls.py      BankHandle (opens the bank after the handshake), Calls (runs Bank methods)
     tools.py      the four tools
+    surface.py    the tool list as clients carry it (clean docstrings, compact schemas)
+    arguments.py  argument slips: accepted where unambiguous, else an error saying what to send
     resources.py  rb:// resources and the prompts
     http.py       streamable HTTP with bearer tokens (the team server)
     sampling.py   the client's model as the server-side model
@@ -23,6 +25,7 @@ from mcp.server import MCPServer
 
 from rb_mcp import __version__
 from rb_mcp.config import Config
+from rb_mcp.server import arguments, surface
 from rb_mcp.server.calls import BankHandle, Calls, open_default
 from rb_mcp.server.resources import register_prompts, register_resources
 from rb_mcp.server.tools import register_tools
@@ -30,15 +33,12 @@ from rb_mcp.server.tools import register_tools
 if TYPE_CHECKING:  # the bank (numpy, SQLite, the index) is imported after the handshake
     from rb_mcp.loop.bank import Bank
 
-INSTRUCTIONS = """rb-mcp is your memory across tasks and sessions (ReasoningBank): strategies that worked,
-pitfalls learned from failures. Use it in a loop:
-1. At the start of every non-trivial task, call recall_strategies with the task; apply what fits.
-2. When stuck or retrying, call refine_attempt (mode="sequential") with your current attempt for a
-   memory-guided self-check; for several attempts of one task use mode="parallel" with one group_id.
-3. When the task ends, success or failure, call record_trajectory with the task, what you did and
-   the outcome, passing the recall_id you got. If it answers with a prompt, follow it to distill up
-   to 3 lessons; when the server has a model of its own it judges and distills in the same call.
-Failures are worth recording: they become the pitfalls that save the next task."""
+INSTRUCTIONS = """rb-mcp is your memory across tasks: strategies that worked, pitfalls from failures.
+1. Start of every non-trivial task: recall_strategies(task); apply what fits.
+2. Stuck, or a fix failed: refine_attempt(mode="sequential", attempt=...).
+3. Task ends, success or failure: record_trajectory(task, steps, outcome, recall_id); answer any
+   prompt it returns with the call it names.
+Record failures too: they become the pitfalls that save the next task."""
 
 
 def build_server(
@@ -51,6 +51,8 @@ def build_server(
     )
     app.middleware.append(handle.open_after_handshake)
     register_tools(app, Calls(handle))
+    surface.compact(app)
+    app.middleware.append(arguments.middleware(app))
     register_resources(app, handle)
     register_prompts(app)
     return app

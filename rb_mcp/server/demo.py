@@ -106,7 +106,7 @@ async def _session_two(bank: Path) -> None:
             "refine_attempt (parallel): two attempts judged -> self-contrast prompt",
             r["prompt"][:700] + " ...",
         )
-        r = await _call(client, "refine_attempt", {"task": TASK_3, "mode": "parallel", "group_id": group, "attempt": "",
+        r = await _call(client, "refine_attempt", {"task": TASK_3, "mode": "parallel", "group_id": group,
             "items": [{
                 "title": "Longer timeouts hide start-up races instead of fixing them",
                 "description": "When a hang is intermittent, the successful fix synchronised on a readiness signal; raising timeouts never did.",

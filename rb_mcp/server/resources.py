@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 from mcp.server import MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
+from mcp_types.version import is_version_at_least
+from pydantic import Field
 
 from rb_mcp import visibility
 from rb_mcp.server.calls import BankHandle
+from rb_mcp.server.sampling import INPUT_REQUIRED_VERSION
+
+# "Resource not found": -32002 up to protocol 2025-11-25; 2026-07-28 (SEP-2164) answers invalid params.
+RESOURCE_NOT_FOUND = -32002
+TaskArg = Annotated[str, Field(description="The task, as you would tell a colleague: goal, errors, files.")]
+
+
+def not_found(ctx: Context, uri: str, message: str) -> MCPError:
+    version = ctx.protocol_version
+    modern = bool(version) and is_version_at_least(version, INPUT_REQUIRED_VERSION)
+    return MCPError(code=INVALID_PARAMS if modern else RESOURCE_NOT_FOUND, message=message, data={"uri": uri})
 
 
 def register_resources(app: MCPServer, handle: BankHandle) -> None:
@@ -20,13 +36,14 @@ def register_resources(app: MCPServer, handle: BankHandle) -> None:
         return json.dumps([item.model_dump(mode="json") for item in bank().items(limit=25)], indent=1)
 
     @app.resource("rb://items/{item_id}", name="item", mime_type="application/json")
-    def item(item_id: str) -> str:
+    def item(item_id: str, ctx: Context) -> str:
         """One memory item with its history and source trajectories."""
+        uri = f"rb://items/{item_id}"
         if not item_id.isdigit():
-            raise ResourceError(f"item id {item_id!r} is not a number; use rb://items/<id>")
+            raise not_found(ctx, uri, f"item id {item_id!r} is not a number; use rb://items/<id>")
         found = bank().item(int(item_id))
         if found is None:
-            raise ResourceError(f"no memory item {item_id}")
+            raise not_found(ctx, uri, f"no memory item {item_id}; rb://items/recent lists the recent ones")
         return json.dumps(found, indent=1)
 
     @app.resource("rb://stats", name="stats", mime_type="application/json")
@@ -38,12 +55,14 @@ def register_resources(app: MCPServer, handle: BankHandle) -> None:
         # Counts stay bank-wide; the names of scopes this client may not see are left out.
         shown = visibility.visible([p["scope"] for p in result.projects])
         result.projects = [p for p, ok in zip(result.projects, shown) if ok]
+        seen = visibility.visible([row["project"] for row in result.guidance])
+        result.guidance = [row for row, ok in zip(result.guidance, seen) if ok]
         return result.model_dump_json(indent=1)
 
 
 def register_prompts(app: MCPServer) -> None:
     @app.prompt(name="use-memory", description="Work a task with rb-mcp memory: recall, work, record.")
-    def use_memory(task: str) -> str:
+    def use_memory(task: TaskArg) -> str:
         return (
             f"Task: {task}\n\n"
             "Before you start, call recall_strategies with this task and read the guidance. While you work, "
@@ -55,7 +74,7 @@ def register_prompts(app: MCPServer) -> None:
     @app.prompt(
         name="record-task", description="Record what just happened as a trajectory and distill lessons."
     )
-    def record_task(task: str) -> str:
+    def record_task(task: Annotated[str, Field(description="The task that just ended.")]) -> str:
         return (
             f"The task '{task}' has ended. Call record_trajectory with the task, the main steps you took with "
             "their observations, the files you touched and your honest verdict. Then answer its extraction "

@@ -42,43 +42,41 @@ Project = Annotated[
     Field(
         None,
         max_length=MAX_PROJECT,
-        description="Project scope: a name, a git remote or the repository's absolute path; 'global' for team "
-        "memory everyone sees. Omit to use the server's current repository (or global memory when there is "
-        "none). On a shared HTTP server: 'personal' for your own memory, and only the projects your token "
-        "allows (recall also searches your personal and the team memory).",
+        description="Project scope: a name, git remote or repository path; 'global' = everyone's, "
+        "'personal' = yours (shared server). Omit for the server's repository.",
     ),
+]
+# The other tools point at recall_strategies' description instead of repeating it.
+SameProject = Annotated[
+    str | None,
+    Field(None, max_length=MAX_PROJECT, description="Project scope, as in recall_strategies."),
 ]
 StepIn = Annotated[str, Field(max_length=MAX_STEP)] | Step
 
 
 def register_tools(app: MCPServer, calls: Calls) -> None:
-    @app.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False))
+    # Read-only for the model: it reads memory; the recall it logs is bookkeeping for later credit.
+    @app.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=False))
     async def recall_strategies(
         task: Annotated[
             str,
             Field(
                 min_length=1,
                 max_length=MAX_TASK,
-                description="The task you are about to start, as you would describe it to a colleague: goal, "
-                "error messages, symbols and files involved.",
+                description="The task: goal, error messages, symbols, files.",
             ),
         ],
         project: Project = None,
-        k: Annotated[
-            int | None, Field(None, ge=1, le=20, description="How many memory items to return (default 3).")
-        ] = None,
+        k: Annotated[int | None, Field(None, ge=1, le=20, description="How many items (default 3).")] = None,
         kinds: Annotated[
             list[Kind] | None,
-            Field(None, description="Only these kinds: strategy, pitfall, note. Omit for all."),
+            Field(None, description="Only these kinds (omit for all)."),
         ] = None,
     ) -> Annotated[CallToolResult, RecallResult]:
-        """Recall strategies and pitfalls from past tasks before you start a task.
+        """Recall what worked and what failed in similar past tasks.
 
-        Call this first for every non-trivial coding task (bug fix, feature, refactor, debugging).
-        It returns up to k memory items distilled from earlier successes (strategies) and failures
-        (pitfalls), plus similar past tasks, and a ready guidance text. Apply what fits, ignore what
-        does not. Keep the returned recall_id and pass it to record_trajectory when the task ends so
-        the memories that helped (or misled) get credit.
+        Call it first in every non-trivial coding task; apply the strategies and pitfalls that fit.
+        Pass its recall_id to record_trajectory when the task ends.
         """
         result = await calls.run(lambda bank, *a: bank.recall(*a), task, project, k, kinds)
         text = f"{result.guidance}\n\n(recall_id={result.recall_id}, items={len(result.items)}, episodes={len(result.episodes)})"
@@ -94,7 +92,7 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
             Field(
                 None,
                 max_length=MAX_TASK,
-                description="The task that was worked on. Required unless trajectory_id is given.",
+                description="The task worked on (not needed with trajectory_id).",
             ),
         ] = None,
         steps: Annotated[
@@ -102,8 +100,7 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
             Field(
                 None,
                 max_length=MAX_STEPS,
-                description="What was done and seen, in order: strings or {thought, action, observation} "
-                "objects. Include commands, errors and test results. Give steps or summary.",
+                description="What you did and saw, in order: commands, errors, test results.",
             ),
         ] = None,
         summary: Annotated[
@@ -111,46 +108,42 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
             Field(
                 None,
                 max_length=MAX_SUMMARY,
-                description="A summary of the trajectory (instead of or besides steps).",
+                description="What happened, in prose (or give steps).",
             ),
         ] = None,
         outcome: Annotated[
             Outcome | None,
             Field(
                 None,
-                description="Your verdict: success (goal reached and verified), failure, or impossible. Omit it "
-                "to get a judge prompt first.",
+                description="success (goal reached and verified), failure or impossible.",
             ),
         ] = None,
         rationale: Annotated[
             str | None,
-            Field(None, max_length=2000, description="One or two sentences of evidence for the verdict."),
+            Field(None, max_length=2000, description="Evidence for the verdict."),
         ] = None,
         items: Annotated[
             list[ItemDraft] | None,
             Field(
                 None,
-                description="Up to 3 memory items you distilled (title, description, content). Omit them to get the "
-                "extraction prompt; send [] when nothing transferable was learned.",
+                description="Up to 3 lessons ([] if none).",
             ),
         ] = None,
         files: Annotated[
             list[Annotated[str, Field(max_length=MAX_PATH)]] | None,
-            Field(None, max_length=MAX_FILES, description="Repository-relative files the work touched."),
+            Field(None, max_length=MAX_FILES, description="Repository-relative files touched."),
         ] = None,
-        project: Project = None,
+        project: SameProject = None,
         recall_id: Annotated[
             int | None,
-            Field(
-                None, ge=1, le=2**63 - 1, description="The recall_id from recall_strategies for this task."
-            ),
+            Field(None, ge=1, le=2**63 - 1, description="The recall_id recall_strategies gave."),
         ] = None,
         group_id: Annotated[
             str | None,
             Field(
                 None,
                 max_length=MAX_ID,
-                description="Attempt group (same id for attempts of one task; see refine_attempt).",
+                description="The refine_attempt group_id.",
             ),
         ] = None,
         trajectory_id: Annotated[
@@ -159,24 +152,16 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
                 None,
                 ge=1,
                 le=2**63 - 1,
-                description="Answer a pending prompt: the trajectory_id a previous call returned.",
+                description="Answer a prompt: its trajectory_id.",
             ),
         ] = None,
     ) -> Annotated[CallToolResult, RecordResult] | InputRequiredResult:
-        """Record a finished task (success or failure) so future tasks learn from it.
+        """Record a finished task, success or failure, so later tasks learn from it.
 
-        Call this when a task ends, whatever the result. Three ways to use it:
-        - One call: task + steps (or summary) + outcome + items (your distilled lessons).
-        - Without outcome: the server judges it with its own model when it has one (your client's
-          model through sampling, or a configured endpoint) and distills it in the same call
-          (status "stored"). Otherwise you get a judge prompt and a trajectory_id; answer with
-          record_trajectory(trajectory_id=..., outcome=..., rationale=...).
-        - Without items: likewise, the server's model distills them, or you get an extraction
-          prompt (why it worked / why it failed); answer with
-          record_trajectory(trajectory_id=..., items=[{title, description, content}, ...]).
-        Your own outcome and items always take precedence over the server's model. Items must be
-        transferable lessons: no ids, hashes, absolute paths or secrets (secrets are redacted
-        anyway). Near-duplicates strengthen an existing memory instead of adding a copy.
+        Send task, steps or summary, outcome and up to 3 lessons as items. Omit outcome or items to
+        have them judged and distilled: by the server's model, or answer the prompt it returns with
+        record_trajectory(trajectory_id=..., ...). Lessons must transfer: no ids, hashes, absolute
+        paths or secrets.
         """
 
         def op(bank: Bank, llm: LLM | None, progress: ProgressFn | None) -> RecordResult:
@@ -198,65 +183,55 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
     async def refine_attempt(
         ctx: Context,
         task: Annotated[
-            str, Field(min_length=1, max_length=MAX_TASK, description="The task being attempted.")
-        ],
-        attempt: Annotated[
-            str,
-            Field(
-                max_length=MAX_ATTEMPT,
-                description="Your current attempt: the approach, the change and what you observed. Put what you "
-                "corrected since the last iteration at the top. May be empty when sending contrast items.",
-            ),
+            str, Field(min_length=1, max_length=MAX_TASK, description="The task (same text each call).")
         ],
         mode: Annotated[
             Literal["sequential", "parallel"],
-            Field(
-                description="sequential: self-check this attempt against recalled pitfalls (call again each "
-                "iteration). parallel: one of k attempts of the same task; once two have outcomes you get a "
-                "self-contrast prompt."
-            ),
+            Field(description="sequential: retry one line of work. parallel: compare independent attempts."),
         ],
+        attempt: Annotated[
+            str | None,
+            Field(
+                None,
+                max_length=MAX_ATTEMPT,
+                description="What you tried and saw, changes since the last try first.",
+            ),
+        ] = None,
         group_id: Annotated[
             str | None,
             Field(
                 None,
                 max_length=MAX_ID,
-                description="Same id for every attempt/iteration of this task. Sequential mode makes one if omitted; parallel needs it.",
+                description="One id for all tries (required in parallel).",
             ),
         ] = None,
         iteration: Annotated[
-            int | None, Field(None, ge=1, le=1000, description="Refinement step number (sequential).")
+            int | None, Field(None, ge=1, le=1000, description="Try number (default: next).")
         ] = None,
         outcome: Annotated[
-            Outcome | None, Field(None, description="Parallel mode: the verdict of this attempt.")
+            Outcome | None, Field(None, description="Parallel: this attempt's verdict.")
         ] = None,
         items: Annotated[
             list[ItemDraft] | None,
             Field(
                 None,
-                description="Parallel: up to 5 items answering the self-contrast prompt. Sequential: up to 3 "
-                "notes (insights from this iteration), stored as kind 'note'.",
+                description="Parallel: up to 5 lessons from the contrast. Sequential: up to 3 notes.",
             ),
         ] = None,
-        project: Project = None,
+        project: SameProject = None,
     ) -> Annotated[CallToolResult, RefineResult] | InputRequiredResult:
-        """Memory-aware test-time scaling: use when stuck, retrying, or trying several approaches.
+        """Get unstuck with memory.
 
-        Sequential (self-refinement): send your current attempt; get a self-check built from the
-        pitfalls memory holds for this task and from your earlier iterations (when the server has a
-        model, that model runs the check and you get its review). Your attempt notes are kept as
-        learning signals. Call again after each correction with the same group_id.
-        Parallel (self-contrast): record each attempt of one task with the same group_id and its
-        outcome. When two or more have verdicts you get a contrast prompt (what the successes share,
-        where the failures diverged); answer with refine_attempt(mode="parallel", group_id=...,
-        items=[...]) to store up to 5 lessons linked to every attempt. When the server has a model,
-        it judges attempts sent without an outcome, runs the contrast itself, stores the lessons and
-        names the best attempt, all in the same call.
+        sequential (a fix failed, you are stuck): send each try under one group_id for a self-check
+        from past pitfalls and your earlier tries. parallel (several approaches to one task): send
+        each attempt with its outcome under one group_id; once two have outcomes, answer the contrast
+        prompt with refine_attempt(mode="parallel", group_id=..., items=[...]). Finish with
+        record_trajectory(group_id=...).
         """
 
         def op(bank: Bank, llm: LLM | None, progress: ProgressFn | None) -> RefineResult:
             return bank.refine(
-                task=task, attempt=attempt, mode=mode, group_id=group_id, iteration=iteration, outcome=outcome,
+                task=task, attempt=attempt or "", mode=mode, group_id=group_id, iteration=iteration, outcome=outcome,
                 items=items, project=project, llm=llm, progress=progress,
             )  # fmt: skip
 
@@ -275,19 +250,13 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
         ctx: Context,
         limit: Annotated[
             int,
-            Field(
-                5, ge=1, le=50, description="At most this many pending trajectories in this call (default 5)."
-            ),
+            Field(5, ge=1, le=50, description="At most this many (default 5)."),
         ] = 5,
     ) -> Annotated[CallToolResult, DrainReport] | InputRequiredResult:
-        """Judge and distill recorded trajectories that are still waiting for a verdict or lessons.
+        """Catch up on memory: judge and distill the trajectories still waiting, oldest first.
 
-        Trajectories recorded while no model was available (or whose prompts were never answered)
-        wait in the bank. Call this when the user asks to catch up on memory, or when
-        record_trajectory said a trajectory stays queued. The server's model (your client's model
-        through sampling, or a configured endpoint) judges and distills them, oldest first, and
-        contrasts attempt groups that are ready. Without a server-side model it lists what waits,
-        so you can answer each with record_trajectory(trajectory_id=...). Reports progress.
+        The server's model does it, and contrasts ready attempt groups. Without one, it lists the
+        waiting ids: record_trajectory(trajectory_id=N) gives each prompt back.
         """
 
         def op(bank: Bank, llm: LLM | None, progress: ProgressFn | None) -> DrainReport:
@@ -312,7 +281,10 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
 def _drain_text(report: DrainReport) -> str:
     if report.stopped and not report.backend:
         ids = ", ".join(map(str, report.remaining_ids)) or "none"
-        return f"{report.stopped}. {report.remaining} trajectories wait (ids: {ids}); answer each with record_trajectory(trajectory_id=...)."
+        return (
+            f"{report.stopped}. {report.remaining} trajectories wait (ids: {ids}). For each, call "
+            "record_trajectory(trajectory_id=N) to get its judge or extraction prompt back, then answer it."
+        )
     text = (
         f"{report.backend}: judged {report.judged}, distilled {report.distilled}, contrasted {report.contrasted} "
         f"group(s), stored {report.stored} item(s); {report.failed} failed, {report.remaining} still pending."

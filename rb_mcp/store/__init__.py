@@ -17,7 +17,9 @@ from pathlib import Path
 from rb_mcp.store.common import GLOBAL, from_blob, is_url, to_blob
 from rb_mcp.store.protocol import Store
 
-__all__ = ["GLOBAL", "Store", "from_blob", "is_url", "open_store", "to_blob", "unopened_checks"]
+__all__ = [
+    "GLOBAL", "Store", "absent_checks", "from_blob", "is_url", "open_store", "to_blob", "unopened_checks",
+]  # fmt: skip
 
 
 def open_store(address: str | Path) -> Store:
@@ -44,5 +46,22 @@ def unopened_checks(address: str | Path, exc: Exception) -> list[tuple[str, str,
     scratch = SqliteStore.open(":memory:")
     try:
         return [("bank", "fail", f"{address}: {exc}"), *scratch.engine_checks()]
+    finally:
+        scratch.close()
+
+
+def absent_checks(address: str | Path) -> list[tuple[str, str, str]] | None:
+    """`doctor`'s lines for a SQLite bank file that does not exist yet (what the engine offers, from an
+    in-memory bank), so that checking never creates one; None when there is a bank to open."""
+    if is_url(address) or Path(address).exists():
+        return None
+    from rb_mcp.store.sqlite import SqliteStore
+
+    scratch = SqliteStore.open(":memory:")
+    try:
+        return [
+            ("bank", "ok", f"no bank yet at {address}; it is created on first use"),
+            *scratch.engine_checks(),
+        ]
     finally:
         scratch.close()

@@ -273,6 +273,10 @@ class Store(Protocol):
     def recall_hit_items(self, recall_id: int) -> list[tuple[str, str, str]]:
         """(title, description, content) of the items the recall returned."""
 
+    def recall_usage(self) -> list[tuple[str, str | None, int, int, int, int]]:
+        """Per day and project of the logged recalls: (day, project, recalls, recalls that returned
+        items, items returned, characters of those items' title, description and content)."""
+
     # ---- tokens, stats, listing, export/import, re-embedding (rb_mcp.store.housekeeping) ----
     def add_access_token(
         self, name: str, identity: str, projects: str, secret_hash: str, created_at: str

@@ -287,6 +287,21 @@ class TrajectoryRows:
         row = self.one("select query, project, k, created_at from recall_events where id = ?", (recall_id,))
         return None if row is None else dict(zip(("query", "project", "k", "created_at"), row))
 
+    def recall_usage(self) -> list[tuple[str, str | None, int, int, int, int]]:
+        """Per day (UTC, YYYY-MM-DD) and project of the logged recalls: (day, project, recalls, recalls
+        that returned items, items returned, characters of those items' title, description and content)."""
+        rows = self.query(
+            "select substr(e.created_at, 1, 10), e.project, count(*), "
+            "sum(case when h.n is null then 0 else 1 end), coalesce(sum(h.n), 0), coalesce(sum(h.chars), 0) "
+            "from recall_events e left join ("
+            " select rh.recall_id, count(*) as n, "
+            " sum(length(i.title) + length(i.description) + length(i.content)) as chars "
+            " from recall_hits rh join items i on i.id = rh.item_id group by rh.recall_id"
+            ") h on h.recall_id = e.id "
+            "group by substr(e.created_at, 1, 10), e.project order by 1, 2"
+        )
+        return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]
+
     def recall_hit_items(self, recall_id: int) -> list[tuple[str, str, str]]:
         """(title, description, content) of the items the recall returned."""
         return [
