@@ -1,0 +1,216 @@
+"""``name = value`` in all its spellings: env files, configs, code, command-line flags, subscripts
+(``os.environ["API_KEY"] = ...``), paired call arguments (``define('AUTH_KEY', '...')``) and the
+literal arguments of login and connect calls (``HTTPBasicAuth('u', 'p')``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from rb_mcp.redact._values import (
+    NO_MARKER,
+    NO_QUOTED_MARKER,
+    Span,
+    is_plain_word,
+    is_stand_in,
+    key_kind,
+    line_after,
+    line_before,
+    looks_random,
+    value_is_secret,
+)
+
+_QUOTED_VALUE = (
+    r"(?:[rRbBuUfF]{1,2})?(?:(?P<dq>\")" + NO_QUOTED_MARKER + r"(?P<dqv>(?:[^\"\\\r\n]|\\.){0,4096})\"?"
+    r"|(?P<sq>')" + NO_QUOTED_MARKER + r"(?P<sqv>(?:[^'\\\r\n]|\\.){0,4096})'?)"
+)
+# The key is matched atomically (lookahead + backreference, since Python 3.10 lacks atomic groups)
+# and judged in Python: trying keywords at every offset inside the regex was several times slower.
+_GENERIC_RE = re.compile(
+    r"(?<![\w.-])(?!REDACTED:)(?=(?P<key>[A-Za-z_][\w.-]{0,80}))(?P=key)"
+    r"(?P<kq>[\"']?)(?P<sp1>[ \t]{0,8})(?P<op>:=|=>|=|:)(?![=:])(?P<sp2>[ \t]{0,16})"
+    r"(?:" + _QUOTED_VALUE + "|" + NO_MARKER + r"(?P<uv>[^\s\"'`,;&)}\]]{1,256}))"
+)
+# os.environ["API_KEY"] = "...", ENV['DB_PASSWORD'] = '...', app.config['SECRET_KEY'] = '...'
+_SUBSCRIPT_RE = re.compile(
+    r"\[[ \t]{0,4}[\"'](?P<key>[A-Za-z_][\w.:-]{0,80})[\"'][ \t]{0,4}\][ \t]{0,8}(?P<op>:=|=|\|\|=)(?!=)[ \t]{0,8}"
+    r"(?:" + _QUOTED_VALUE + "|" + NO_MARKER + r"(?P<uv>[^\s\"'`,;&)}\]]{1,4096}))"
+)
+# define('AUTH_KEY', '...'), setdefault("SECRET_KEY", "..."), headers.set("X-Api-Key", "...")
+_PAIR_ARGS_RE = re.compile(
+    r"[\"'](?P<key>[A-Za-z_][\w.:-]{0,80})[\"'][ \t]{0,8},[ \t\r\n]{0,8}" + _QUOTED_VALUE
+)
+# Long flags (--password x, --token=x), Go-style single-dash ones (-token x) and Java/Gradle properties.
+_CLI_RE = re.compile(
+    r"(?<![\w-])(?:--(?P<key>[A-Za-z][A-Za-z0-9_.-]{0,60})|-(?P<gokey>[A-Za-z][A-Za-z0-9_-]{2,40})"
+    r"|-[DP](?P<prop>[A-Za-z][\w.-]{0,80})(?==))(?:[ \t]{1,8}|=)"
+    r"(?:" + _QUOTED_VALUE + "|" + NO_MARKER + r"(?P<uv>[^\s\"'`;&|)]{1,4096}))"
+)
+_ENV_KEY_RE = re.compile(r"[A-Z0-9_]*[A-Z][A-Z0-9_]*")
+# Characters that end an unquoted value in code; a secret may contain them, see _extend.
+_TAIL_RE = re.compile(r"[^\s\"'`]{1,4096}")
+_QUERY_NEXT_RE = re.compile(r"[&;,][A-Za-z_][\w.-]{0,40}=")
+# PostgreSQL's tools take --password as a switch (prompt), so the next word is the database.
+_PG_TOOL_RE = re.compile(
+    r"(?<![\w-])(?:psql|pg_\w{2,20}|createdb|dropdb|createuser|dropuser|vacuumdb|reindexdb|clusterdb)\b"
+)
+
+
+def _value_span(m: re.Match[str]) -> tuple[int, int, str, bool]:
+    for group in ("dqv", "sqv", "uv"):
+        value = m.group(group)
+        if value is not None:
+            start, end = m.span(group)
+            return start, end, value, group != "uv"
+    return m.end(), m.end(), "", False
+
+
+def _extend(text: str, end: int) -> int:
+    """Carry an unquoted secret on through ``&)}],;``: ``SECRET_KEY=x(y&z...`` is one value.
+
+    Stops before ``&next=`` (a query string) and when only closing punctuation follows (``f(pw=abc1)``).
+    """
+    tail = _TAIL_RE.match(text, end)
+    if tail is None:
+        return end
+    run = tail.group()
+    nxt = _QUERY_NEXT_RE.search(run)
+    if nxt is not None:
+        run = run[: nxt.start()]
+    if not any(c.isalnum() for c in run):
+        return end
+    return end + len(run.rstrip(")]},;"))
+
+
+def _style(m: re.Match[str], text: str, quoted: bool) -> str:
+    if quoted:
+        return "quoted"
+    key_start = m.start("key")
+    if (
+        m.group("op") == "="
+        and not (m.group("kq") or m.group("sp1") or m.group("sp2"))
+        and _ENV_KEY_RE.fullmatch(m.group("key"))
+    ):
+        return "env"
+    line_end = line_after(text, m.end())
+    if line_end < 0 or m.group("op") not in (":", "="):
+        return "code"
+    lead = text[line_before(text, key_start, 200) : key_start].strip(" \t-\"'")
+    if not lead and not text[m.end() : line_end].strip(" \t\r,"):
+        return "line"  # YAML/INI/TOML/.properties: the key starts the line and the value ends it
+    return "code"
+
+
+def find_generic(text: str, low: str) -> Iterator[Span]:
+    pos = 0
+    while (m := _GENERIC_RE.search(text, pos)) is not None:
+        # Unless this value is a secret, look again right after the operator: in "Error: PASSWORD=x"
+        # the value of "Error" holds the real assignment, which finditer would skip over.
+        pos = m.end("op")
+        kind = key_kind(m.group("key"))
+        if kind is None:
+            continue
+        start, end, value, quoted = _value_span(m)
+        if kind == "password" and m.group("key") == "PWD" and value.startswith(("/", "~", ".")):
+            continue  # the shell's working directory
+        style = _style(m, text, quoted)
+        if value_is_secret(value, style, kind):
+            if not quoted:
+                end = _extend(text, end)
+            yield start, end, kind
+            pos = max(pos, end)
+
+
+def find_subscripts(text: str, low: str) -> Iterator[Span]:
+    for m in _SUBSCRIPT_RE.finditer(text):
+        kind = key_kind(m.group("key"))
+        if kind is None:
+            continue
+        start, end, value, quoted = _value_span(m)
+        if value_is_secret(value, "quoted" if quoted else "code", kind):
+            yield start, end, kind
+
+
+def find_pair_args(text: str, low: str) -> Iterator[Span]:
+    for m in _PAIR_ARGS_RE.finditer(text):
+        kind = key_kind(m.group("key"))
+        if kind is None:
+            continue
+        start, end, value, _ = _value_span(m)
+        if value_is_secret(value, "quoted", kind):
+            yield start, end, kind
+
+
+def find_cli_flags(text: str, low: str) -> Iterator[Span]:
+    for m in _CLI_RE.finditer(text):
+        key = m.group("key") or m.group("gokey") or m.group("prop")
+        kind = key_kind(key)
+        if kind is None:
+            continue
+        start, end, value, quoted = _value_span(m)
+        if not quoted and kind == "password" and is_plain_word(value):
+            line_start = line_before(text, m.start())
+            if _PG_TOOL_RE.search(text, line_start, m.start()):
+                continue
+        if value_is_secret(value, "quoted" if quoted else "cli", kind):
+            if not quoted:
+                end = _extend(text, end)
+            yield start, end, kind
+
+
+# ---- Literal arguments of login, auth and connect calls.
+
+_AUTH_CALL_RE = re.compile(
+    r"(?i)(?<![\w])(?P<fn>(?:http)?(?:basic|digest|plain|ntlm)_?auth(?:entication|enticator)?|setbasicauth|"
+    r"withbasicauth|basic_auth_header|log_?in|sign_?in|authenticate|auth|credentials?|networkcredential|"
+    r"passwordauthentication|usernamepassword(?:credentials|authenticationtoken)|passwordcredential|"
+    r"getconnection|(?:mysqli?|pg|oci|sqlsrv|mssql|ibase|ftp|ldap|imap)_(?:real_)?(?:connect|login|bind|open)|"
+    r"pdo|connect|bind|simple_bind_s|bind_s|smtp_login)[ \t]{0,4}(?P<open>[(\[])[ \t]{0,4}"
+    r"(?P<args>[^()\[\]\r\n]{1,400})[)\]]"
+)
+_TUPLE_RE = re.compile(
+    r"(?i)(?<![\w])(?:auth|http_auth|basic_auth|httpauth|proxy_auth|credentials)[ \t]{0,4}[=:][ \t]{0,4}"
+    r"[(\[][ \t]{0,4}(?P<args>[^()\[\]\r\n]{1,400})[)\]]"
+)
+_ARG_PART_RE = re.compile(r"\"(?P<dq>(?:[^\"\\\r\n]|\\.){0,512})\"|'(?P<sq>(?:[^'\\\r\n]|\\.){0,512})'|,")
+_HOSTISH_RE = re.compile(
+    r"[\w-]{1,63}(?:\.[\w-]{1,63})+(?::\d{1,5})?|localhost(?::\d{1,5})?|\d{1,3}(?:\.\d{1,3}){3}"
+)
+_USERISH_RE = re.compile(
+    r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+|[A-Za-z]{1,20}\\[\w.-]{1,40}|__token__|_json_key|oauth2|apikey"
+)
+
+
+def _literal_args(args: str, offset: int) -> Iterator[tuple[int, int, int, str]]:
+    index = 0
+    for part in _ARG_PART_RE.finditer(args):
+        if part.group() == ",":
+            index += 1
+            continue
+        group = "dq" if part.group("dq") is not None else "sq"
+        yield index, offset + part.start(group), offset + part.end(group), part.group(group)
+
+
+def _credential_literal(value: str) -> bool:
+    if len(value) < 3 or is_stand_in(value) or "://" in value or "=" in value:
+        return False
+    if _HOSTISH_RE.fullmatch(value) or _USERISH_RE.fullmatch(value):
+        return False
+    return not is_plain_word(value) or len(value) >= 8
+
+
+def find_call_credentials(text: str, low: str) -> Iterator[Span]:
+    for rx in (_AUTH_CALL_RE, _TUPLE_RE):
+        for m in rx.finditer(text):
+            args = list(_literal_args(m.group("args"), m.start("args")))
+            if not args:
+                continue
+            n_args = m.group("args").count(",") + 1
+            for index, start, end, value in args:
+                if index == 0 and n_args > 1:
+                    continue  # the user name, host or connection handle
+                if n_args == 1 and not looks_random(value):
+                    continue  # client.login("token"): only a token-shaped single argument
+                if _credential_literal(value):
+                    yield start, end, "password"
