@@ -40,8 +40,11 @@ from typing import Any
 from rb_mcp.redact._assign import (
     find_call_credentials,
     find_cli_flags,
+    find_client_literals,
     find_generic,
     find_pair_args,
+    find_short_flags,
+    find_spaced_config,
     find_subscripts,
 )
 from rb_mcp.redact._commands import (
@@ -81,32 +84,6 @@ def _marker(kind: str) -> str:
     return f"[REDACTED:{kind}]"
 
 
-_SECRET_NEEDLES = (
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "key",
-    "sig",
-    "bearer",
-    "credential",
-    "cred",
-    "auth",
-    "salt",
-    "session",
-    "cookie",
-    "sid",
-    "seed",
-    "license",
-    "licence",
-    "pat",
-    "psk",
-    "otp",
-    "hmac",
-    "dsn",
-    "pw",
-)
-
 # Order is priority: specific token formats name the kind when they overlap a generic hit.  Each
 # finder is skipped unless one of its lowercase needles occurs, which keeps clean text cheap.
 _FINDERS: tuple[tuple[tuple[str, ...], Finder], ...] = (
@@ -134,7 +111,10 @@ _FINDERS: tuple[tuple[tuple[str, ...], Finder], ...] = (
     (("[",), find_subscripts),
     ((",",), find_pair_args),
     (("(", "["), find_call_credentials),
-    (_SECRET_NEEDLES, find_generic),
+    (("(",), find_client_literals),
+    (("-",), find_short_flags),
+    ((" ", "\t"), find_spaced_config),
+    ((), find_generic),  # vendor names make a setting secret too, so no needle list would be complete
     (("pass", "pwd", "pin", "token", "secret", "key", "credential"), find_prose),
     ((), find_random_runs),
 )

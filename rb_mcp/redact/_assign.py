@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from rb_mcp.redact._values import (
     NO_MARKER,
     NO_QUOTED_MARKER,
+    ENV_NAME_RE,
     Span,
     is_plain_word,
+    looks_like_password,
     is_stand_in,
     key_kind,
     line_after,
@@ -29,8 +31,8 @@ _QUOTED_VALUE = (
 # and judged in Python: trying keywords at every offset inside the regex was several times slower.
 _GENERIC_RE = re.compile(
     r"(?<![\w.-])(?!REDACTED:)(?=(?P<key>[A-Za-z_][\w.-]{0,80}))(?P=key)"
-    r"(?P<kq>[\"']?)(?P<sp1>[ \t]{0,8})(?P<op>:=|=>|=|:)(?![=:])(?P<sp2>[ \t]{0,16})"
-    r"(?:" + _QUOTED_VALUE + "|" + NO_MARKER + r"(?P<uv>[^\s\"'`,;&)}\]]{1,256}))"
+    r"(?P<kq>[\"']?)(?P<sp1>[ \t]{0,8})(?P<op>:=|=>|=|:)(?!:)(?P<sp2>[ \t]{0,16})"
+    r"(?:" + _QUOTED_VALUE + "|" + NO_MARKER + r"(?P<uv>[^\s\"'`][^\s\"'`,;&)}\]]{0,255}))"
 )
 # os.environ["API_KEY"] = "...", ENV['DB_PASSWORD'] = '...', app.config['SECRET_KEY'] = '...'
 _SUBSCRIPT_RE = re.compile(
@@ -39,7 +41,7 @@ _SUBSCRIPT_RE = re.compile(
 )
 # define('AUTH_KEY', '...'), setdefault("SECRET_KEY", "..."), headers.set("X-Api-Key", "...")
 _PAIR_ARGS_RE = re.compile(
-    r"[\"'](?P<key>[A-Za-z_][\w.:-]{0,80})[\"'][ \t]{0,8},[ \t\r\n]{0,8}" + _QUOTED_VALUE
+    r"[\"'](?P<key>[A-Za-z_][\w.:-]{0,80})[\"'][ \t]{0,8},[ \t\r\n]{0,40}" + _QUOTED_VALUE
 )
 # Long flags (--password x, --token=x), Go-style single-dash ones (-token x) and Java/Gradle properties.
 _CLI_RE = re.compile(
@@ -48,6 +50,7 @@ _CLI_RE = re.compile(
     r"(?:" + _QUOTED_VALUE + "|" + NO_MARKER + r"(?P<uv>[^\s\"'`;&|)]{1,4096}))"
 )
 _ENV_KEY_RE = re.compile(r"[A-Z0-9_]*[A-Z][A-Z0-9_]*")
+_CALL_START_RE = re.compile(r"[\w.\[\]<>:]{1,60}\(")
 # Characters that end an unquoted value in code; a secret may contain them, see _extend.
 _TAIL_RE = re.compile(r"[^\s\"'`]{1,4096}")
 _QUERY_NEXT_RE = re.compile(r"[&;,][A-Za-z_][\w.-]{0,40}=")
@@ -102,6 +105,24 @@ def _style(m: re.Match[str], text: str, quoted: bool) -> str:
     return "code"
 
 
+# password = SecretStr("..."), key = []byte("..."), secret = Buffer.from('...'), pw = os.getenv("X", "...")
+_WRAPPED_RE = re.compile(r"[\w.\[\]<>:]{1,60}\([ \t]{0,4}(?P<args>[^()\r\n]{1,400})\)")
+_LITERAL_RE = re.compile(r"(?:[rRbBuUfF]{1,2})?(?:\"(?P<dq>(?:[^\"\\\r\n]|\\.){1,1024})\"|'(?P<sq>(?:[^'\\\r\n]|\\.){1,1024})')")
+
+
+def _wrapped_literals(text: str, start: int, kind: str) -> Iterator[Span]:
+    m = _WRAPPED_RE.match(text, start)
+    if m is None:
+        return
+    for lit in _LITERAL_RE.finditer(m.group("args")):
+        group = "dq" if lit.group("dq") is not None else "sq"
+        value = lit.group(group)
+        if ENV_NAME_RE.fullmatch(value) or is_stand_in(value):
+            continue
+        if looks_random(value) or (kind == "password" and looks_like_password(value)):
+            yield m.start("args") + lit.start(group), m.start("args") + lit.end(group), kind
+
+
 def find_generic(text: str, low: str) -> Iterator[Span]:
     pos = 0
     while (m := _GENERIC_RE.search(text, pos)) is not None:
@@ -111,10 +132,20 @@ def find_generic(text: str, low: str) -> Iterator[Span]:
         kind = key_kind(m.group("key"))
         if kind is None:
             continue
+        quote = m.group("dq") or m.group("sq")
+        key_start = m.start("key")
+        if quote and not (m.group("kq") or m.group("sp2")) and key_start and text[key_start - 1] == quote:
+            continue  # '"Password:" {send ...': the key and its colon are the text of a string literal
         start, end, value, quoted = _value_span(m)
+        style = _style(m, text, quoted)
+        if style != "env" and not quoted and _CALL_START_RE.match(text, start):
+            yield from _wrapped_literals(text, start, kind)
+            continue
+        if style == "env" and (tail := _TAIL_RE.match(text, start)) is not None:
+            end = start + len(tail.group())  # a shell or .env value runs to the next blank
+            value = tail.group()
         if kind == "password" and m.group("key") == "PWD" and value.startswith(("/", "~", ".")):
             continue  # the shell's working directory
-        style = _style(m, text, quoted)
         if value_is_secret(value, style, kind):
             if not quoted:
                 end = _extend(text, end)
@@ -143,8 +174,11 @@ def find_pair_args(text: str, low: str) -> Iterator[Span]:
 
 
 def find_cli_flags(text: str, low: str) -> Iterator[Span]:
-    for m in _CLI_RE.finditer(text):
+    pos = 0
+    while (m := _CLI_RE.search(text, pos)) is not None:
+        # "--prod --token X": the value of --prod is the next flag, so look again right after the name.
         key = m.group("key") or m.group("gokey") or m.group("prop")
+        pos = m.end("key" if m.group("key") else "gokey" if m.group("gokey") else "prop")
         kind = key_kind(key)
         if kind is None:
             continue
@@ -157,6 +191,26 @@ def find_cli_flags(text: str, low: str) -> Iterator[Span]:
             if not quoted:
                 end = _extend(text, end)
             yield start, end, kind
+            pos = max(pos, end)
+
+
+# "requirepass X" in redis.conf, "password X" in a client config: name and value parted by blanks only.
+_SPACED_RE = re.compile(
+    r"(?m)^[ \t]{0,40}(?:[\w.:-]{1,60}>[ \t]{0,4})?(?P<key>[A-Za-z_][\w.-]{0,60})[ \t]{1,16}"
+    r"(?:(?P<user>[^\s\"'=:]{1,64})[ \t]{1,8})?(?P<q>[\"']?)" + NO_MARKER + r"(?P<v>[^\s\"']{3,512})(?P=q)[ \t]{0,8}\r?$"
+)
+_SPACED_KEYS = frozenset({"auth", "requirepass", "masterauth", "masterpass", "authpass", "auth_pass", "passwd"})
+
+
+def find_spaced_config(text: str, low: str) -> Iterator[Span]:
+    for m in _SPACED_RE.finditer(text):
+        key = m.group("key")
+        kind = "password" if key.lower() in _SPACED_KEYS else key_kind(key)
+        if kind is None or (m.group("user") and key.lower() != "auth"):
+            continue
+        value = m.group("v")
+        if looks_like_password(value) or (kind not in ("key", "auth") and looks_random(value)):
+            yield m.start("v"), m.end("v"), kind
 
 
 # ---- Literal arguments of login, auth and connect calls.
@@ -175,7 +229,8 @@ _TUPLE_RE = re.compile(
 )
 _ARG_PART_RE = re.compile(r"\"(?P<dq>(?:[^\"\\\r\n]|\\.){0,512})\"|'(?P<sq>(?:[^'\\\r\n]|\\.){0,512})'|,")
 _HOSTISH_RE = re.compile(
-    r"[\w-]{1,63}(?:\.[\w-]{1,63})+(?::\d{1,5})?|localhost(?::\d{1,5})?|\d{1,3}(?:\.\d{1,3}){3}"
+    r"[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})*\.[a-z]{2,24}(?::\d{1,5})?|localhost(?::\d{1,5})?"
+    r"|\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?"
 )
 _USERISH_RE = re.compile(
     r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+|[A-Za-z]{1,20}\\[\w.-]{1,40}|__token__|_json_key|oauth2|apikey"
@@ -193,11 +248,45 @@ def _literal_args(args: str, offset: int) -> Iterator[tuple[int, int, int, str]]
 
 
 def _credential_literal(value: str) -> bool:
-    if len(value) < 3 or is_stand_in(value) or "://" in value or "=" in value:
+    if len(value) < 3 or is_stand_in(value) or "://" in value or (" " in value and "=" in value):
         return False
     if _HOSTISH_RE.fullmatch(value) or _USERISH_RE.fullmatch(value):
         return False
     return not is_plain_word(value) or len(value) >= 8
+
+
+# Client("AC...", "<auth token>"), algoliasearch('APP', '<admin key>'), APISession("<token>"): a random
+# literal handed to a client, session or SDK constructor is its credential.
+_CLIENT_CALL_RE = re.compile(r"(?<![\w.])(?P<fn>[A-Za-z_$][\w.$]{0,60})[ \t]{0,4}\((?P<args>[^()\r\n]{1,400})\)")
+_CLIENT_SUFFIXES = (
+    "client", "session", "api", "search", "sdk", "connect", "auth", "login", "init", "configure", "credential",
+    "credentials", "signer", "mailer", "bot", "service", "clientsync", "graphapi", "connection",
+)
+
+
+def _random_literal(value: str) -> bool:
+    return len(value) >= 16 and looks_random(value) and not _HOSTISH_RE.fullmatch(value) and "://" not in value
+
+
+def find_client_literals(text: str, low: str) -> Iterator[Span]:
+    for m in _CLIENT_CALL_RE.finditer(text):
+        fn = m.group("fn").rsplit(".", 1)[-1].lower()
+        if not fn.endswith(_CLIENT_SUFFIXES) and fn not in ("client", "run"):
+            continue
+        for _, start, end, value in _literal_args(m.group("args"), m.start("args")):
+            if _random_literal(value) and not is_stand_in(value):
+                yield start, end, "token"
+
+
+# -t/-k/-p/-a/-w followed by a long random value: a token for some CLI no table names.
+_SHORT_FLAG_RE = re.compile(r"(?<![\w-])-[tkKpPawT](?:[ \t]{1,8}|=)(?P<q>[\"']?)(?P<v>[^\s\"'|;&<>]{20,512})")
+
+
+def find_short_flags(text: str, low: str) -> Iterator[Span]:
+    for m in _SHORT_FLAG_RE.finditer(text):
+        value = m.group("v")
+        if _random_literal(value) and not is_stand_in(value) and "/" not in value.strip("/")[:1]:
+            yield m.start("v"), m.end("v"), "token"
 
 
 def find_call_credentials(text: str, low: str) -> Iterator[Span]:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from rb_mcp.redact._values import (
     ENV_NAME_RE,
     Span,
+    is_flag,
     is_plain_word,
     is_stand_in,
     key_kind,
@@ -37,8 +38,8 @@ _WORD_RE = re.compile(
     r"\"(?:[^\"\\\r\n]|\\.){0,2048}\"|'[^'\r\n]{0,2048}'|(?:[^\s\"'|;&<>]|\\[ \t]){1,2048}|<<<|[|;&<>\n]"
 )
 
-# name -> flags whose argument is a password.  A two-letter flag, one ending in ":" and one marked "+"
-# also take the value glued on (mysql -pXXX, xfreerdp /p:XXX).
+# name -> flags whose argument is a password.  A flag ending in ":" or marked "+" also takes the value
+# glued on (mysql -pXXX, xfreerdp /p:XXX); others only as the next word.
 _SECRET_FLAGS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
         (
@@ -57,7 +58,7 @@ _SECRET_FLAGS: dict[str, tuple[str, ...]] = {
         ),
         ("-p+",),
     ),
-    **dict.fromkeys(("sshpass",), ("-p",)),
+    **dict.fromkeys(("sshpass",), ("-p+",)),
     **dict.fromkeys(
         (
             "mongo",
@@ -78,7 +79,7 @@ _SECRET_FLAGS: dict[str, tuple[str, ...]] = {
         ),
         ("-p", "-P", "-password", "--password"),
     ),
-    **dict.fromkeys(("redis-cli", "keydb-cli", "valkey-cli"), ("-a", "--pass", "--askpass")),
+    **dict.fromkeys(("redis-cli", "keydb-cli", "valkey-cli"), ("-a+", "--pass", "--askpass")),
     **dict.fromkeys(
         (
             "ldapsearch",
@@ -91,9 +92,9 @@ _SECRET_FLAGS: dict[str, tuple[str, ...]] = {
             "ldapcompare",
             "ldapexop",
         ),
-        ("-w",),
+        ("-w+",),
     ),
-    **dict.fromkeys(("sqlcmd", "bcp", "osql", "isql", "isql-fb", "sqsh"), ("-P",)),
+    **dict.fromkeys(("sqlcmd", "bcp", "osql", "isql", "isql-fb", "sqsh"), ("-P+",)),
     **dict.fromkeys(
         ("psexec", "psexec.py", "paexec", "winexe", "crackmapexec", "nxc", "evil-winrm"), ("-p", "-H")
     ),
@@ -144,49 +145,15 @@ _SECRET_FLAGS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("nuget", "nuget.exe"), ("-ApiKey", "-Password", "-k")),
     **dict.fromkeys(("htpasswd",), ()),
 }
-# "<program> <subcommand>" pairs whose -p/-P is a password (docker's -p alone is a port).
-_LOGIN_FLAGS: dict[tuple[str, str], tuple[str, ...]] = {
-    **dict.fromkeys(
-        (
-            ("docker", "login"),
-            ("podman", "login"),
-            ("buildah", "login"),
-            ("nerdctl", "login"),
-            ("skopeo", "login"),
-            ("helm", "login"),
-            ("oras", "login"),
-            ("crane", "auth"),
-            ("regctl", "registry"),
-            ("oc", "login"),
-            ("az", "login"),
-            ("cf", "login"),
-            ("cf", "auth"),
-            ("jf", "login"),
-            ("argocd", "login"),
-            ("expo", "login"),
-            ("eas", "login"),
-            ("npm", "login"),
-            ("pnpm", "login"),
-            ("yarn", "login"),
-            ("mc", "login"),
-            ("rancher", "login"),
-            ("tkn", "login"),
-            ("kubectl", "login"),
-            ("sfdx", "login"),
-            ("sf", "login"),
-            ("balena", "login"),
-            ("gcloud", "login"),
-            ("heroku", "login"),
-            ("spin", "login"),
-            ("cloudsmith", "login"),
-            ("git-credential", "store"),
-        ),
-        ("-p", "--password", "-P"),
-    ),
-    ("dotnet", "nuget"): ("-p", "--password", "-k", "--api-key"),
-    ("docker", "swarm"): ("--token",),
-    ("kubeadm", "join"): ("--token",),
-}
+# Programs whose -p/-P/--password is a password once a login word ("login", "auth") comes among the
+# first words: "docker login -p X", "helm registry login -p X" (docker's -p alone is a port).
+_LOGIN_PROGRAMS = frozenset(
+    "docker podman buildah nerdctl skopeo helm oras crane regctl oc az cf jf argocd expo eas npm pnpm yarn mc "
+    "rancher tkn kubectl sfdx sf balena gcloud heroku spin cloudsmith dotnet nuget git-credential flux harbor "
+    "quay jfrog vault consul nomad boundary openstack gh glab hub terraform packer".split()
+)
+_LOGIN_WORDS = frozenset({"login", "auth", "signin", "sign-in", "authenticate", "add-source", "update-source"})
+_LOGIN_FLAGS = ("-p", "--password", "-P", "-k", "--api-key")
 # "<program> <subcommand>" -> index (among the words that follow, flags skipped) of a secret argument.
 _POSITIONAL: dict[tuple[str, str], tuple[int, ...]] = {
     ("vault", "login"): (0,),
@@ -249,34 +216,18 @@ _CONFIG_SET: frozenset[tuple[str, str]] = frozenset(
         ("heroku", "config:add"),
     }
 )
-# Subcommands that store every value they are given as a secret.
+# Subcommands that store every value they are given as a secret, once a write verb comes among the
+# first words ("kubectl create secret", "vault kv put"; "gcloud secrets versions access" reads).
 _SECRET_STORE: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("kubectl", "create"),
-        ("oc", "create"),
-        ("fly", "secrets"),
-        ("flyctl", "secrets"),
-        ("vault", "kv"),
-        ("vault", "write"),
-        ("doppler", "secrets"),
-        ("supabase", "secrets"),
-        ("gh", "secret"),
-        ("wrangler", "secret"),
-        ("az", "keyvault"),
-        ("aws", "secretsmanager"),
-        ("aws", "ssm"),
-        ("gcloud", "secrets"),
-        ("docker", "secret"),
-        ("op", "item"),
-        ("bw", "create"),
-        ("infisical", "secrets"),
-        ("railway", "variables"),
-        ("dokku", "config:set"),
-        ("heroku", "config:set"),
-        ("eas", "secret:create"),
-        ("vercel", "env"),
-        ("netlify", "env:set"),
-    }
+    {("kubectl", "create"), ("oc", "create"), ("fly", "secrets"), ("flyctl", "secrets"), ("vault", "kv"),
+     ("vault", "write"), ("doppler", "secrets"), ("supabase", "secrets"), ("gh", "secret"), ("wrangler", "secret"),
+     ("az", "keyvault"), ("aws", "secretsmanager"), ("aws", "ssm"), ("gcloud", "secrets"), ("docker", "secret"),
+     ("op", "item"), ("bw", "create"), ("infisical", "secrets"), ("eas", "secret:create"), ("glab", "variable"),
+     ("kubectl", "patch"), ("sops", "set")}
+)
+_WRITE_VERBS = frozenset(
+    "create put set write add update patch import put-secret-value create-secret update-secret put-parameter "
+    "secret:create edit upload".split()
 )
 # Flags under a secret-store command whose value is the secret itself.
 _STORE_VALUE_FLAGS = frozenset(
@@ -337,8 +288,9 @@ def _unquote(word: str, start: int) -> tuple[str, int, int]:
     return word, start, start + len(word)
 
 
+_KEY_EQ_RE = re.compile(r"(?:[a-z_][a-z0-9_.-]{2,40}|[A-Z_][A-Z0-9_]{2,40})=")
 def _is_value(word: str) -> bool:
-    return bool(word) and not is_stand_in(word) and not word.startswith("-")
+    return bool(word) and not is_stand_in(word) and not is_flag(word)
 
 
 def _words(text: str, start: int) -> list[tuple[str, int, int]]:
@@ -356,7 +308,7 @@ def _words(text: str, start: int) -> list[tuple[str, int, int]]:
 _PROGRAMS = frozenset(
     {
         *_SECRET_FLAGS,
-        *(k[0] for k in _LOGIN_FLAGS),
+        *_LOGIN_PROGRAMS,
         *(k[0] for k in _POSITIONAL),
         *(k[0] for k in _CONFIG_SET),
         *(k[0] for k in _SECRET_STORE),
@@ -371,7 +323,7 @@ _PROGRAM_RE = re.compile(r"(?<![\w.-])[A-Za-z0-9][\w.:-]{0,30}(?=[ \t])")
 def _flag_value(words: list[tuple[str, int, int]], i: int, flag: str) -> tuple[int, int, str] | None:
     word, start, end = words[i]
     name = flag.rstrip("+")
-    glued = flag.endswith("+") or name.endswith(":") or (len(name) == 2 and name[0] == "-")
+    glued = flag.endswith("+") or name.endswith(":")
     if word == name and not name.endswith(":") and i + 1 < len(words):
         value, v_start, v_end = words[i + 1]
         return v_start, v_end, value
@@ -413,7 +365,7 @@ def _positionals(words: list[tuple[str, int, int]]) -> list[tuple[str, int, int]
         if skip_next:
             skip_next = False
             continue
-        if w[0].startswith("-"):
+        if is_flag(w[0]):
             # "--opt value" consumes the value unless the value is glued on with '='.
             skip_next = (
                 w[0].startswith("--")
@@ -465,12 +417,11 @@ def _command_hits(text: str, prog: str, words: list[tuple[str, int, int]]) -> It
         yield from _short_flag_hits(
             words, _SECRET_FLAGS[prog], spaced_plain_ok=prog not in ("mysql", "mariadb")
         )
-    flags = _LOGIN_FLAGS.get((prog, sub))
-    if flags:
-        yield from _short_flag_hits(words[1:], flags, spaced_plain_ok=True)
+    if prog in _LOGIN_PROGRAMS and any(w[0].lower() in _LOGIN_WORDS or w[0] == "source" for w in words[:3]):
+        yield from _short_flag_hits(words[1:], _LOGIN_FLAGS, spaced_plain_ok=True)
     if prog == "htpasswd":
         args = _positionals(words)
-        opts = "".join(w[0][1:] for w in words if w[0].startswith("-") and not w[0].startswith("--"))
+        opts = "".join(w[0][1:] for w in words if is_flag(w[0]) and not w[0].startswith("--"))
         if "b" in opts:
             index = 1 if "n" in opts else 2
             if len(args) > index and _is_value(args[index][0]):
@@ -486,7 +437,7 @@ def _command_hits(text: str, prog: str, words: list[tuple[str, int, int]]) -> It
         for index in indexes:
             if index < len(args):
                 value, start, end = args[index]
-                if _is_value(value) and "=" not in value and not ENV_NAME_RE.fullmatch(value):
+                if _is_value(value) and not _KEY_EQ_RE.match(value) and not ENV_NAME_RE.fullmatch(value):
                     if value != "-" and not (prog == "net" and value.startswith("/")):
                         yield start, end, "token" if index == 0 else "password"
     if (prog, sub) in _CONFIG_SET:
@@ -500,14 +451,22 @@ def _command_hits(text: str, prog: str, words: list[tuple[str, int, int]]) -> It
                 if key_kind(name) == "password" or name.startswith("http-basic"):
                     break
         yield from _key_value_hits(words[1:], every=False)
+    if prog == "bundle" and sub == "config":
+        args = _positionals(words[1:])
+        for i, (word, _, _) in enumerate(args[:-1]):
+            if "." in word or word.startswith("BUNDLE_"):
+                value, start, end = args[i + 1]
+                user, colon, password = value.partition(":")
+                if colon and _is_value(password):
+                    yield start + len(user) + 1, end, "password"
     if prog == "poetry" and sub == "config":
         args = _positionals(words[1:])
         if len(args) >= 3 and args[0][0].startswith("http-basic."):
             value, start, end = args[2]
             if _is_value(value):
                 yield start, end, "password"
-    if (prog, sub) in _SECRET_STORE:
-        every = not (prog == "kubectl" and "secret" not in [w[0] for w in words[:3]])
+    if (prog, sub) in _SECRET_STORE and any(w[0] in _WRITE_VERBS for w in words[:4]):
+        every = not (prog in ("kubectl", "oc") and "secret" not in [w[0] for w in words[:3]])
         yield from _key_value_hits(words[1:], every=every)
     if prog in ("docker", "podman") and sub in ("run", "exec", "create") or prog == "env":
         yield from _key_value_hits(words[1:], every=False)

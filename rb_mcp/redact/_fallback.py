@@ -12,18 +12,14 @@ import re
 from collections.abc import Iterator
 
 from rb_mcp.redact._values import (
-    CODE_WORDS,
     NO_MARKER,
     Span,
     class_switches,
     entropy,
-    is_dotted_name,
-    is_plain_word,
     is_stand_in,
     line_before,
-    looks_like_path,
+    looks_like_password,
     looks_random,
-    names_a_secret,
 )
 
 _PROSE_RE = re.compile(
@@ -36,7 +32,7 @@ _PROSE_RE = re.compile(
 _SECRET_WORD_RE = re.compile(
     r"(?i)pass|pwd|secret|token|api[ _-]?key|credential|auth|private[ _-]?key|bearer|\bkey\b"
 )
-_RUN_RE = re.compile(r"(?<![\w+/=.:@%~-])[A-Za-z0-9+/_-]{16,2000}={0,2}(?![\w+/=.@%~-])")
+_RUN_RE = re.compile(r"(?<![\w+/.:@%~-])[A-Za-z0-9+/_-]{16,2000}={0,2}(?![\w+/=.@%~-])")
 _BENIGN_RUN_PREFIX_RE = re.compile(r"sha\d{1,3}-|md5-|AAAA[BCE][0-9][A-Za-z]{2}|[A-Za-z]+_[a-z]+_[a-z]+")
 _PUBLIC_BLOCK_RE = re.compile(
     r"-----BEGIN (?:CERTIFICATE|[A-Z ]{0,20}PUBLIC KEY(?: BLOCK)?|[A-Z ]{0,20}REQUEST)-----"
@@ -46,23 +42,6 @@ _PUBLIC_END_RE = re.compile(
 )
 
 
-_CODE_RE = re.compile(r"\w[(\[]|^[A-Za-z_]\w*\.[A-Za-z_]")
-# camelCase names, Capitalised words, snake_case names, numbers, versions
-_NOT_PASSWORD_RE = re.compile(
-    r"[a-z]+(?:[A-Z][a-z]+)+[0-9]{0,3}|[A-Z][a-z]+|[a-z_]+_[a-z_]+|[\d.,:]+|v?\d+(?:\.\d+)+[\w-]*"
-)
-
-
-def _passwordish(v: str) -> bool:
-    if len(v) < 6 or is_stand_in(v) or v.lower() in CODE_WORDS or names_a_secret(v):
-        return False
-    if is_plain_word(v.rstrip(".:!?")) or looks_like_path(v) or "://" in v or is_dotted_name(v.rstrip(".")):
-        return False
-    if _CODE_RE.search(v) or _NOT_PASSWORD_RE.fullmatch(v):
-        return False
-    return any(c.isdigit() for c in v) or any(not c.isalnum() for c in v.rstrip(".:!?")) or looks_random(v)
-
-
 def find_prose(text: str, low: str) -> Iterator[Span]:
     for m in _PROSE_RE.finditer(text):
         word = m.group("word").lower()
@@ -70,9 +49,11 @@ def find_prose(text: str, low: str) -> Iterator[Span]:
         # Without a linking word ("password X") only a quoted or random-looking value counts.
         linked = bool(m.group("link")) or bool(m.group("q"))
         if word == "pin":
-            secret = linked and (value.isdigit() and 4 <= len(value) <= 8 or _passwordish(value))
+            secret = linked and (value.isdigit() and 4 <= len(value) <= 8 or looks_like_password(value))
         elif word.startswith("pass") or word in ("pwd", "secret"):
-            secret = _passwordish(value) and (linked or looks_random(value) or not value.isalpha())
+            # Unlinked ("password X") needs a value no sentence has: a digit in a non-word, or randomness.
+            strong = looks_random(value) or (any(c.isdigit() for c in value) and any(c.isalpha() for c in value))
+            secret = looks_like_password(value) and (linked or strong)
         else:
             secret = looks_random(value) and len(value) >= 12 and not is_stand_in(value)
         if secret:
@@ -87,16 +68,22 @@ def _public_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_WORD_PART_RE = re.compile(r"[a-z]{4,}|[A-Z][a-z]{3,}")
+
+
 def _random_run(run: str, min_len: int) -> bool:
     body = run.rstrip("=")
     if len(body) < min_len or _BENIGN_RUN_PREFIX_RE.match(body):
         return False
+    if any(c in body for c in "-_/") and sum(map(len, _WORD_PART_RE.findall(body))) * 2 >= sum(c.isalpha() for c in body):
+        return False  # "sentence-transformers/all-MiniLM-L6-v2": a name made of words
     upper = sum(c.isupper() for c in body)
     lower = sum(c.islower() for c in body)
     digits = sum(c.isdigit() for c in body)
-    if not (upper and lower and digits) or digits * 20 < len(body):
+    if not (upper and lower and digits):
         return False
-    return class_switches(body) >= 0.35 and entropy(body) >= (4.0 if len(body) >= 32 else 3.5)
+    # Thresholds sit below the 0.1st percentile of random base62 tokens of that length.
+    return class_switches(body) >= 0.3 and entropy(body) >= (3.9 if len(body) >= 32 else 3.3)
 
 
 def find_random_runs(text: str, low: str) -> Iterator[Span]:

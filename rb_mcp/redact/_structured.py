@@ -67,7 +67,7 @@ def find_pem(text: str, low: str) -> Iterator[Span]:
 
 
 _PUTTY_RE = re.compile(
-    r"Private-Lines:[ \t]{0,8}[0-9]{1,3}[ \t]{0,8}\r?\n(?P<v>(?:[ \t]{0,8}[A-Za-z0-9+/=]{1,200}[ \t]{0,8}\r?\n?){1,200})"
+    r"Private-Lines:[ \t]{0,8}[0-9]{1,3}[ \t]{0,8}\r?\n(?P<v>(?:[ \t]{0,8}[A-Za-z0-9+/=]{1,200}[ \t]{0,8}(?:\r?\n|$)){1,200})"
     r"|Private-MAC:[ \t]{0,8}(?P<mac>[0-9a-fA-F]{20,128})"
 )
 
@@ -289,7 +289,7 @@ def find_pgpass(text: str, low: str) -> Iterator[Span]:
 # PASSWORD '...', CREATE LOGIN x WITH PASSWORD = '...', SET PASSWORD FOR u = '...'.
 _SQL_PASSWORD_RE = re.compile(
     r"(?i)\b(?:identified(?:[ \t]{1,8}with[ \t]{1,8}\w{1,40})?[ \t]{1,8}by(?:[ \t]{1,8}password)?"
-    r"|(?:encrypted[ \t]{1,8})?password(?:[ \t]{0,8}=)?(?:[ \t]{0,8}password[ \t]{0,8}\()?"
+    r"|(?<![\"'\w-])(?:encrypted[ \t]{1,8})?password(?:[ \t]{1,8}|[ \t]{0,8}=)(?:[ \t]{0,8}password[ \t]{0,8}\()?"
     r"|set[ \t]{1,8}password[ \t]{1,8}for[ \t]{1,8}[^=\r\n]{1,80}=(?:[ \t]{0,8}password[ \t]{0,8}\()?)"
     r"[ \t]{0,8}(?:N?'(?P<sq>[^'\r\n]{1,256})'|\"(?P<dq>[^\"\r\n]{1,256})\")"
 )

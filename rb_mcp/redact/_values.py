@@ -65,6 +65,19 @@ _NEGATIVE_WORDS = wordset(
     "pub reset confirm confirmation changed change forgot sent generator gen mask masked placeholder "
     "widget length regexp ui button link icon label modal dialog column col table schema"
 )
+# Services whose name in a setting marks its value as their credential when the value looks random
+# (x-honeycomb-team, TWITTER_CONSUMER, algolia_admin): the context rules of gitleaks, in short.
+_VENDOR_WORDS = wordset(
+    "adafruit adobe airtable algolia alibaba asana atlassian beamer bitbucket bittrex cloudflare codecov cohere "
+    "coinbase confluent contentful datadog dd discord droneci dropbox etsy facebook fastly finicity finnhub "
+    "flickr freshbooks gitter gocardless heroku honeycomb hubspot intercom jfrog kraken kucoin launchdarkly "
+    "linear linkedin lob looker mailchimp mailgun mapbox mattermost messagebird netlify newrelic nytimes okta "
+    "pagerduty plaid pusher rapidapi sendbird sentry shippo snyk sonar squarespace sumologic telegram travis "
+    "twitch twitter typeform yandex zendesk vercel segment mixpanel amplitude algolia pinecone openai anthropic "
+    "mistral groq replicate cohere weaviate qdrant pinecone elastic circleci buildkite render railway supabase "
+    "firebase twilio vonage nexmo plivo sendgrid postmark mandrill sparkpost mailjet brevo stripe paypal "
+    "braintree square razorpay adyen klarna shopify"
+)
 # A value under these names is only a secret when it looks random ("auth: required" is config).
 _WEAK_WORDS = wordset(
     "auth session sessionid sid cookie seed mnemonic license licence pat psk otp totp hmac dsn"
@@ -77,6 +90,8 @@ def key_kind(key: str) -> str | None:
 
     A dotted name is judged by its last part: ``settings.SECRET_KEY`` is a secret, ``token.type`` not.
     """
+    if key.startswith("BUNDLE_") and "__" in key:
+        return "password"  # Bundler's per-host credentials: BUNDLE_GEMS__EXAMPLE__COM=user:password
     key = key.rsplit(".", 1)[-1] if "." in key.strip(".") else key
     words = [w.lower() for w in _KEY_WORD_RE.findall(key)]
     if not words or any(w in _NEGATIVE_WORDS for w in words) or words[0] == "no":
@@ -99,7 +114,9 @@ def key_kind(key: str) -> str | None:
     if words[-1] == "key" and len(words) > 1:
         return "key"
     if any(w in _WEAK_WORDS for w in words):
-        return "auth" if "auth" in words else "secret"
+        return "auth" if "auth" in words else "key"
+    if any(w in _VENDOR_WORDS for w in words) and len(words) > 1:
+        return "key"
     return None
 
 
@@ -191,11 +208,16 @@ def class_switches(v: str) -> float:
     return sum(a != b for a, b in zip(classes, classes[1:])) / (len(v) - 1)
 
 
+_NAME_PART_RE = re.compile(
+    r"[a-z_$][a-z0-9_]*|[A-Z_][A-Z0-9_]*|(?:[A-Z][a-z]+)+[0-9]*|[a-z]+(?:[A-Z][a-z]*)+[0-9]*|[A-Z][a-z]*(?:[A-Z][a-z]+)+"
+)
+
+
 def is_dotted_name(v: str) -> bool:
-    """``settings.API_KEY`` or ``os.environ``: a dotted name whose parts read as words."""
+    """``settings.API_KEY`` or ``os.environ``: a dotted name whose parts read as names."""
     if not _DOTTED_RE.fullmatch(v):
         return False
-    return not any(looks_random(part, dotted_ok=True) for part in v.split("."))
+    return all(_NAME_PART_RE.fullmatch(p) and not looks_random(p, dotted_ok=True) for p in v.split("."))
 
 
 def looks_random(v: str, *, dotted_ok: bool = False) -> bool:
@@ -238,6 +260,32 @@ def is_plain_word(v: str) -> bool:
     return bool(re.fullmatch(r"[a-z][a-z_-]{0,23}", v))
 
 
+_CODE_RE = re.compile(r"\w[(\[]|^[A-Za-z_]\w*\.[A-Za-z_]")
+# camelCase names, Capitalised words, snake_case names, numbers, versions
+_NOT_PASSWORD_RE = re.compile(
+    r"[a-z]+(?:[A-Z][a-z]+)+[0-9]{0,3}|[A-Z][a-z]+|[a-z_]+_[a-z_]+|[\d.,:]+|v?\d+(?:\.\d+)+[\w-]*"
+)
+
+
+def looks_like_password(v: str) -> bool:
+    """A word-free literal a person would choose as a password: "hunter2x", "Tr0ub4dor&3", not "field"."""
+    if len(v) < 6 or is_stand_in(v) or v.lower() in CODE_WORDS or names_a_secret(v) or any(c.isspace() for c in v):
+        return False
+    if v[0] in "-([{<" or is_plain_word(v.rstrip(".:!?")) or looks_like_path(v) or "://" in v:
+        return False
+    if is_dotted_name(v.rstrip(".")) or _CODE_RE.search(v) or _NOT_PASSWORD_RE.fullmatch(v):
+        return False
+    return any(c.isdigit() for c in v) or any(not c.isalnum() for c in v.rstrip(".:!?")) or looks_random(v)
+
+
+_FLAG_RE = re.compile(r"--?[A-Za-z][\w-]{0,40}(?:=.*)?|-")
+
+
+def is_flag(word: str) -> bool:
+    """``-p``, ``--user=x``; not ``-VL7UOn+ak0ErrY5``, a password that happens to start with a dash."""
+    return bool(_FLAG_RE.fullmatch(word)) and not looks_random(word.split("=", 1)[0].lstrip("-"))
+
+
 _INNER_ASSIGN_RE = re.compile(r"(?P<key>[A-Za-z_][\w.-]{0,80})(?:[\"']?[ \t]{0,8})(?::=|=>|=|:)")
 
 
@@ -249,7 +297,9 @@ def value_is_secret(value: str, style: str, kind: str) -> bool:
     where identifiers and calls are common).
     """
     v = value.strip()
-    if style != "quoted" and (m := _INNER_ASSIGN_RE.match(v)) and (key_kind(m.group("key")) or style == "cli"):
+    inner = _INNER_ASSIGN_RE.match(v) if style != "quoted" else None
+    spec = style == "cli" and kind != "password" and len(inner.group("key")) >= 2 if inner else False
+    if inner and (key_kind(inner.group("key")) or (spec and is_plain_word(inner.group("key")))):
         return False  # "credential: DB_PASSWORD=..." or "--secret id=x,src=y": the inner pair decides
     min_len = {"quoted": 3 if kind == "password" else 6, "env": 3, "cli": 1, "line": 3}.get(style, 6)
     if len(v) < min_len or is_stand_in(v):
@@ -262,12 +312,12 @@ def value_is_secret(value: str, style: str, kind: str) -> bool:
         return kind == "password" or not any(c.isspace() for c in v)
     if style == "cli":
         # An upper-case name after a flag ("--secrets HF_TOKEN") names an env var, not a value.
-        if v.startswith("-") or v.lower() in PROSE_WORDS or ENV_NAME_RE.fullmatch(v) or names_a_secret(v):
+        if is_flag(v) or v.lower() in PROSE_WORDS or ENV_NAME_RE.fullmatch(v) or names_a_secret(v):
             return False
         return kind == "password" or not (is_plain_word(v) or _SNAKE_RE.fullmatch(v))
-    if v[0] in "([{<" or v.lower() in CODE_WORDS or "://" in v or looks_like_path(v):
+    if (v[0] in "([{<" and style != "env") or v.lower() in CODE_WORDS or "://" in v or looks_like_path(v):
         return False
-    if _CALL_RE.search(v) or is_dotted_name(v) or names_a_secret(v):
+    if (style != "env" and _CALL_RE.search(v)) or is_dotted_name(v) or names_a_secret(v):
         return False
     if style == "env":
         return True
