@@ -43,7 +43,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# This file is named secrets.py: keep its folder off the path so that "import secrets" (used by the
+# scanners) finds the standard library, and import the repository's packages from its root instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 from benchmarks._common import cpu_model  # noqa: E402
 
@@ -54,12 +58,34 @@ B64 = ALNUM + "+/"
 BECH32 = "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"
 PW_PUNCT = "!*-_=+.~^"
 DJANGO = string.ascii_lowercase + string.digits + "!@#$%^&*(-_=+)"
-WORDS = "summer winter falcon orange harbor piano rocket silver tiger maple coffee ocean quartz velvet".split()
+WORDS = (
+    "summer winter falcon orange harbor piano rocket silver tiger maple coffee ocean quartz velvet".split()
+)
 EXTENSIONS = {
-    "shell": ".sh", "python": ".py", "yaml": ".yaml", "json": ".json", "env": ".env", "config": ".conf",
-    "xml": ".xml", "javascript": ".js", "typescript": ".ts", "go": ".go", "java": ".java", "csharp": ".cs",
-    "php": ".php", "ruby": ".rb", "toml": ".toml", "hcl": ".tf", "sql": ".sql", "rust": ".rs", "kotlin": ".kt",
-    "swift": ".swift", "ini": ".ini", "html": ".html", "dockerfile": "Dockerfile", "npm": ".json",
+    "shell": ".sh",
+    "python": ".py",
+    "yaml": ".yaml",
+    "json": ".json",
+    "env": ".env",
+    "config": ".conf",
+    "xml": ".xml",
+    "javascript": ".js",
+    "typescript": ".ts",
+    "go": ".go",
+    "java": ".java",
+    "csharp": ".cs",
+    "php": ".php",
+    "ruby": ".rb",
+    "toml": ".toml",
+    "hcl": ".tf",
+    "sql": ".sql",
+    "rust": ".rs",
+    "kotlin": ".kt",
+    "swift": ".swift",
+    "ini": ".ini",
+    "html": ".html",
+    "dockerfile": "Dockerfile",
+    "npm": ".json",
 }
 
 
@@ -90,7 +116,11 @@ class Generator:
         body = [self.rng.choice(alphabet) for _ in range(n)]
         # Real random tokens of this length hold a digit and both cases; force them so that a fake never
         # degenerates into a word (a 6-letter lowercase run is a word to any scanner).
-        pools = [p for p in (string.digits, string.ascii_uppercase, string.ascii_lowercase) if set(p) & set(alphabet)]
+        pools = [
+            p
+            for p in (string.digits, string.ascii_uppercase, string.ascii_lowercase)
+            if set(p) & set(alphabet)
+        ]
         for i, pool in enumerate(pools[: max(0, n - 2)] if n >= 6 else []):
             body[i] = self.rng.choice([c for c in pool if c in alphabet])
         self.rng.shuffle(body)
@@ -99,8 +129,12 @@ class Generator:
     def human(self) -> str:
         w1, w2 = self.rng.sample(WORDS, 2)
         year = self.rng.randint(1970, 2030)
-        forms = (f"{w1.capitalize()}{year}!", f"{w1}-{w2}-{self.rng.randint(10, 99)}", f"{w1.capitalize()}{w2}{year % 100}#",
-                 f"{w1[0].upper()}{w1[1:].replace('o', '0').replace('a', '@')}{self.rng.randint(1, 9)}")
+        forms = (
+            f"{w1.capitalize()}{year}!",
+            f"{w1}-{w2}-{self.rng.randint(10, 99)}",
+            f"{w1.capitalize()}{w2}{year % 100}#",
+            f"{w1[0].upper()}{w1[1:].replace('o', '0').replace('a', '@')}{self.rng.randint(1, 9)}",
+        )
         return self.rng.choice(forms)
 
     def pem(self, label: str) -> str:
@@ -112,15 +146,27 @@ class Generator:
             return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
         header = b64url({"alg": "HS256", "typ": "JWT"})
-        payload = b64url({"sub": self.chars(12, ALNUM), "iat": 1714000000 + self.rng.randint(0, 10**6), "role": "service"})
+        payload = b64url(
+            {"sub": self.chars(12, ALNUM), "iat": 1714000000 + self.rng.randint(0, 10**6), "role": "service"}
+        )
         return f"{header}.{payload}.{self.chars(43, URLSAFE)}"
 
     def slot(self, name: str, arg: str | None) -> str:
         n = int(arg) if arg and arg.isdigit() else 0
-        simple = {"alnum": ALNUM, "hex": "0123456789abcdef", "HEX": "0123456789ABCDEF",
-                  "upper": string.ascii_uppercase + string.digits, "lower": string.ascii_lowercase + string.digits,
-                  "digits": string.digits, "b64": B64, "url": URLSAFE, "b32": string.ascii_lowercase + "234567",
-                  "bech32": BECH32, "pw": ALNUM + PW_PUNCT, "django": DJANGO}
+        simple = {
+            "alnum": ALNUM,
+            "hex": "0123456789abcdef",
+            "HEX": "0123456789ABCDEF",
+            "upper": string.ascii_uppercase + string.digits,
+            "lower": string.ascii_lowercase + string.digits,
+            "digits": string.digits,
+            "b64": B64,
+            "url": URLSAFE,
+            "b32": string.ascii_lowercase + "234567",
+            "bech32": BECH32,
+            "pw": ALNUM + PW_PUNCT,
+            "django": DJANGO,
+        }
         if name in simple:
             value = self.chars(n, simple[name])
             if name == "pw" and not any(c in PW_PUNCT for c in value):
@@ -233,7 +279,10 @@ def whispers_detector() -> Callable[[Path], list[Finding]]:
     logging.getLogger("whispers").setLevel(logging.CRITICAL)
 
     def detect(path: Path) -> list[Finding]:
-        return [(int(getattr(s, "line", 0) or 0), str(getattr(s, "value", "") or "")) for s in whispers.secrets(str(path))]
+        return [
+            (int(getattr(s, "line", 0) or 0), str(getattr(s, "value", "") or ""))
+            for s in whispers.secrets(str(path))
+        ]
 
     return detect
 
@@ -260,10 +309,22 @@ def credsweeper_detector() -> Callable[[Path], list[Finding]]:
 
 
 DETECTORS: dict[str, tuple[str, Callable[[], Callable[[Path], list[Finding]]], str]] = {
-    "detect-secrets": ("detect_secrets", detect_secrets_detector, "from detect_secrets.core.scan import scan_line; from detect_secrets.settings import default_settings\nwith default_settings(): list(scan_line('password = \"x1\"'))"),
-    "trufflehog3": ("trufflehog3", trufflehog3_detector, "from trufflehog3 import core; core.load_rules(core.DEFAULT_RULES_FILE)"),
+    "detect-secrets": (
+        "detect_secrets",
+        detect_secrets_detector,
+        "from detect_secrets.core.scan import scan_line; from detect_secrets.settings import default_settings\nwith default_settings(): list(scan_line('password = \"x1\"'))",
+    ),
+    "trufflehog3": (
+        "trufflehog3",
+        trufflehog3_detector,
+        "from trufflehog3 import core; core.load_rules(core.DEFAULT_RULES_FILE)",
+    ),
     "whispers": ("whispers", whispers_detector, "import whispers"),
-    "credsweeper": ("credsweeper", credsweeper_detector, "from credsweeper.app import CredSweeper; CredSweeper()"),
+    "credsweeper": (
+        "credsweeper",
+        credsweeper_detector,
+        "from credsweeper.app import CredSweeper; CredSweeper()",
+    ),
 }
 
 
@@ -297,7 +358,9 @@ def score_redactor(redact: Callable[[str], str], secrets: list[Snippet], benign:
     return score
 
 
-def run_detector(detect: Callable[[Path], list[Finding]], snippets: list[Snippet], workdir: Path) -> tuple[list[list[Finding]], float]:
+def run_detector(
+    detect: Callable[[Path], list[Finding]], snippets: list[Snippet], workdir: Path
+) -> tuple[list[list[Finding]], float]:
     paths = []
     for i, s in enumerate(snippets):
         ext = EXTENSIONS.get(s.context, ".txt")
@@ -316,11 +379,17 @@ def run_detector(detect: Callable[[Path], list[Finding]], snippets: list[Snippet
     return results, time.perf_counter() - start
 
 
-def score_detector(findings: list[list[Finding]], secrets: list[Snippet], benign: list[Snippet], seconds: float) -> Score:
+def score_detector(
+    findings: list[list[Finding]], secrets: list[Snippet], benign: list[Snippet], seconds: float
+) -> Score:
     score = Score(seconds=seconds)
     for snippet, found in zip(secrets, findings[: len(secrets)]):
         lines = _secret_lines(snippet)
-        if not any(line in lines or (value and any(value in f or f in value for f in snippet.fragments() if len(value) >= 6)) for line, value in found):
+        if not any(
+            line in lines
+            or (value and any(value in f or f in value for f in snippet.fragments() if len(value) >= 6))
+            for line, value in found
+        ):
             score.leaks.append(f"{snippet.kind}: {snippet.text[:200]!r}")
     for snippet, found in zip(benign, findings[len(secrets) :]):
         if found:
@@ -328,7 +397,9 @@ def score_detector(findings: list[list[Finding]], secrets: list[Snippet], benign
     return score
 
 
-def combine(redact: Callable[[str], str], snippets: list[Snippet], findings: list[list[Finding]]) -> list[str]:
+def combine(
+    redact: Callable[[str], str], snippets: list[Snippet], findings: list[list[Finding]]
+) -> list[str]:
     """rb-mcp's output with every value the detector reported also removed."""
     outputs = []
     for snippet, found in zip(snippets, findings):
@@ -357,7 +428,12 @@ def startup_cost(code: str) -> float | None:
 
     def timed(snippet: str) -> float:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", snippet], check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+        subprocess.run(
+            [sys.executable, "-c", snippet],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )
         return time.perf_counter() - start
 
     try:
@@ -381,7 +457,9 @@ def main() -> None:
     kinds = {s.kind for s in secrets}
     n_secrets = sum(len(s.secrets) for s in secrets)
     kb = (sum(len(s.text) for s in secrets) + sum(len(b.text) for b in benign)) / 1024
-    print(f"corpus: {n_secrets} secrets of {len(kinds)} kinds in {len(secrets)} snippets, {len(benign)} benign snippets, {kb:.1f} KB (seed {args.seed})")
+    print(
+        f"corpus: {n_secrets} secrets of {len(kinds)} kinds in {len(secrets)} snippets, {len(benign)} benign snippets, {kb:.1f} KB (seed {args.seed})"
+    )
 
     scores: dict[str, Score] = {}
     redact = rb_mcp_redactor()
@@ -400,7 +478,9 @@ def main() -> None:
             scores[name] = score_detector(findings, secrets, benign, seconds)
             start = time.perf_counter()
             outputs = combine(redact, everything, findings)
-            scores[f"rb-mcp + {name}"] = score_outputs(outputs, secrets, benign, seconds + time.perf_counter() - start)
+            scores[f"rb-mcp + {name}"] = score_outputs(
+                outputs, secrets, benign, seconds + time.perf_counter() - start
+            )
             startup[name] = startup_cost(first_call)
 
     header = f"{'system':<28} {'leaks':>12} {'false positives':>17} {'ms per KB':>10} {'import+1st call':>16}"
@@ -430,11 +510,23 @@ def main() -> None:
         json.dumps(
             {
                 "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": sys.version.split()[0]},
-                "corpus": {"secrets": n_secrets, "kinds": len(kinds), "snippets": len(secrets), "benign": len(benign), "kb": round(kb, 1), "seed": args.seed},
+                "corpus": {
+                    "secrets": n_secrets,
+                    "kinds": len(kinds),
+                    "snippets": len(secrets),
+                    "benign": len(benign),
+                    "kb": round(kb, 1),
+                    "seed": args.seed,
+                },
                 "systems": {
-                    name: {"leaks": len(s.leaks), "false_positives": len(s.false_positives), "ms_per_kb": round(1000 * s.seconds / kb, 3),
-                           "startup_ms": None if startup.get(name) is None else round(1000 * startup[name], 1),
-                           "leaked": s.leaks, "false_positive_snippets": s.false_positives}
+                    name: {
+                        "leaks": len(s.leaks),
+                        "false_positives": len(s.false_positives),
+                        "ms_per_kb": round(1000 * s.seconds / kb, 3),
+                        "startup_ms": None if startup.get(name) is None else round(1000 * startup[name], 1),
+                        "leaked": s.leaks,
+                        "false_positive_snippets": s.false_positives,
+                    }
                     for name, s in scores.items()
                 },
             },

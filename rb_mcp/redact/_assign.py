@@ -9,16 +9,16 @@ import re
 from collections.abc import Iterator
 
 from rb_mcp.redact._values import (
+    ENV_NAME_RE,
     NO_MARKER,
     NO_QUOTED_MARKER,
-    ENV_NAME_RE,
     Span,
     is_plain_word,
-    looks_like_password,
     is_stand_in,
     key_kind,
     line_after,
     line_before,
+    looks_like_password,
     looks_random,
     value_is_secret,
 )
@@ -107,7 +107,9 @@ def _style(m: re.Match[str], text: str, quoted: bool) -> str:
 
 # password = SecretStr("..."), key = []byte("..."), secret = Buffer.from('...'), pw = os.getenv("X", "...")
 _WRAPPED_RE = re.compile(r"[\w.\[\]<>:]{1,60}\([ \t]{0,4}(?P<args>[^()\r\n]{1,400})\)")
-_LITERAL_RE = re.compile(r"(?:[rRbBuUfF]{1,2})?(?:\"(?P<dq>(?:[^\"\\\r\n]|\\.){1,1024})\"|'(?P<sq>(?:[^'\\\r\n]|\\.){1,1024})')")
+_LITERAL_RE = re.compile(
+    r"(?:[rRbBuUfF]{1,2})?(?:\"(?P<dq>(?:[^\"\\\r\n]|\\.){1,1024})\"|'(?P<sq>(?:[^'\\\r\n]|\\.){1,1024})')"
+)
 
 
 def _wrapped_literals(text: str, start: int, kind: str) -> Iterator[Span]:
@@ -197,9 +199,13 @@ def find_cli_flags(text: str, low: str) -> Iterator[Span]:
 # "requirepass X" in redis.conf, "password X" in a client config: name and value parted by blanks only.
 _SPACED_RE = re.compile(
     r"(?m)^[ \t]{0,40}(?:[\w.:-]{1,60}>[ \t]{0,4})?(?P<key>[A-Za-z_][\w.-]{0,60})[ \t]{1,16}"
-    r"(?:(?P<user>[^\s\"'=:]{1,64})[ \t]{1,8})?(?P<q>[\"']?)" + NO_MARKER + r"(?P<v>[^\s\"']{3,512})(?P=q)[ \t]{0,8}\r?$"
+    r"(?:(?P<user>[^\s\"'=:]{1,64})[ \t]{1,8})?(?P<q>[\"']?)"
+    + NO_MARKER
+    + r"(?P<v>[^\s\"']{3,512})(?P=q)[ \t]{0,8}\r?$"
 )
-_SPACED_KEYS = frozenset({"auth", "requirepass", "masterauth", "masterpass", "authpass", "auth_pass", "passwd"})
+_SPACED_KEYS = frozenset(
+    {"auth", "requirepass", "masterauth", "masterpass", "authpass", "auth_pass", "passwd"}
+)
 
 
 def find_spaced_config(text: str, low: str) -> Iterator[Span]:
@@ -257,15 +263,36 @@ def _credential_literal(value: str) -> bool:
 
 # Client("AC...", "<auth token>"), algoliasearch('APP', '<admin key>'), APISession("<token>"): a random
 # literal handed to a client, session or SDK constructor is its credential.
-_CLIENT_CALL_RE = re.compile(r"(?<![\w.])(?P<fn>[A-Za-z_$][\w.$]{0,60})[ \t]{0,4}\((?P<args>[^()\r\n]{1,400})\)")
+_CLIENT_CALL_RE = re.compile(
+    r"(?<![\w.])(?P<fn>[A-Za-z_$][\w.$]{0,60})[ \t]{0,4}\((?P<args>[^()\r\n]{1,400})\)"
+)
 _CLIENT_SUFFIXES = (
-    "client", "session", "api", "search", "sdk", "connect", "auth", "login", "init", "configure", "credential",
-    "credentials", "signer", "mailer", "bot", "service", "clientsync", "graphapi", "connection",
+    "client",
+    "session",
+    "api",
+    "search",
+    "sdk",
+    "connect",
+    "auth",
+    "login",
+    "init",
+    "configure",
+    "credential",
+    "credentials",
+    "signer",
+    "mailer",
+    "bot",
+    "service",
+    "clientsync",
+    "graphapi",
+    "connection",
 )
 
 
 def _random_literal(value: str) -> bool:
-    return len(value) >= 16 and looks_random(value) and not _HOSTISH_RE.fullmatch(value) and "://" not in value
+    return (
+        len(value) >= 16 and looks_random(value) and not _HOSTISH_RE.fullmatch(value) and "://" not in value
+    )
 
 
 def find_client_literals(text: str, low: str) -> Iterator[Span]:

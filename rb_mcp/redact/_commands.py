@@ -152,7 +152,9 @@ _LOGIN_PROGRAMS = frozenset(
     "rancher tkn kubectl sfdx sf balena gcloud heroku spin cloudsmith dotnet nuget git-credential flux harbor "
     "quay jfrog vault consul nomad boundary openstack gh glab hub terraform packer".split()
 )
-_LOGIN_WORDS = frozenset({"login", "auth", "signin", "sign-in", "authenticate", "add-source", "update-source"})
+_LOGIN_WORDS = frozenset(
+    {"login", "auth", "signin", "sign-in", "authenticate", "add-source", "update-source"}
+)
 _LOGIN_FLAGS = ("-p", "--password", "-P", "-k", "--api-key")
 # "<program> <subcommand>" -> index (among the words that follow, flags skipped) of a secret argument.
 _POSITIONAL: dict[tuple[str, str], tuple[int, ...]] = {
@@ -219,11 +221,30 @@ _CONFIG_SET: frozenset[tuple[str, str]] = frozenset(
 # Subcommands that store every value they are given as a secret, once a write verb comes among the
 # first words ("kubectl create secret", "vault kv put"; "gcloud secrets versions access" reads).
 _SECRET_STORE: frozenset[tuple[str, str]] = frozenset(
-    {("kubectl", "create"), ("oc", "create"), ("fly", "secrets"), ("flyctl", "secrets"), ("vault", "kv"),
-     ("vault", "write"), ("doppler", "secrets"), ("supabase", "secrets"), ("gh", "secret"), ("wrangler", "secret"),
-     ("az", "keyvault"), ("aws", "secretsmanager"), ("aws", "ssm"), ("gcloud", "secrets"), ("docker", "secret"),
-     ("op", "item"), ("bw", "create"), ("infisical", "secrets"), ("eas", "secret:create"), ("glab", "variable"),
-     ("kubectl", "patch"), ("sops", "set")}
+    {
+        ("kubectl", "create"),
+        ("oc", "create"),
+        ("fly", "secrets"),
+        ("flyctl", "secrets"),
+        ("vault", "kv"),
+        ("vault", "write"),
+        ("doppler", "secrets"),
+        ("supabase", "secrets"),
+        ("gh", "secret"),
+        ("wrangler", "secret"),
+        ("az", "keyvault"),
+        ("aws", "secretsmanager"),
+        ("aws", "ssm"),
+        ("gcloud", "secrets"),
+        ("docker", "secret"),
+        ("op", "item"),
+        ("bw", "create"),
+        ("infisical", "secrets"),
+        ("eas", "secret:create"),
+        ("glab", "variable"),
+        ("kubectl", "patch"),
+        ("sops", "set"),
+    }
 )
 _WRITE_VERBS = frozenset(
     "create put set write add update patch import put-secret-value create-secret update-secret put-parameter "
@@ -289,6 +310,8 @@ def _unquote(word: str, start: int) -> tuple[str, int, int]:
 
 
 _KEY_EQ_RE = re.compile(r"(?:[a-z_][a-z0-9_.-]{2,40}|[A-Z_][A-Z0-9_]{2,40})=")
+
+
 def _is_value(word: str) -> bool:
     return bool(word) and not is_stand_in(word) and not is_flag(word)
 

@@ -52,7 +52,9 @@ def find_prose(text: str, low: str) -> Iterator[Span]:
             secret = linked and (value.isdigit() and 4 <= len(value) <= 8 or looks_like_password(value))
         elif word.startswith("pass") or word in ("pwd", "secret"):
             # Unlinked ("password X") needs a value no sentence has: a digit in a non-word, or randomness.
-            strong = looks_random(value) or (any(c.isdigit() for c in value) and any(c.isalpha() for c in value))
+            strong = looks_random(value) or (
+                any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+            )
             secret = looks_like_password(value) and (linked or strong)
         else:
             secret = looks_random(value) and len(value) >= 12 and not is_stand_in(value)
@@ -75,7 +77,9 @@ def _random_run(run: str, min_len: int) -> bool:
     body = run.rstrip("=")
     if len(body) < min_len or _BENIGN_RUN_PREFIX_RE.match(body):
         return False
-    if any(c in body for c in "-_/") and sum(map(len, _WORD_PART_RE.findall(body))) * 2 >= sum(c.isalpha() for c in body):
+    if any(c in body for c in "-_/") and sum(map(len, _WORD_PART_RE.findall(body))) * 2 >= sum(
+        c.isalpha() for c in body
+    ):
         return False  # "sentence-transformers/all-MiniLM-L6-v2": a name made of words
     upper = sum(c.isupper() for c in body)
     lower = sum(c.islower() for c in body)

@@ -188,7 +188,9 @@ def find_auth_headers(text: str, low: str) -> Iterator[Span]:
             offset = m.start("v")
             for pair in _COOKIE_PAIR_RE.finditer(m.group("v")):
                 value = pair.group("v")
-                if len(value) >= 16 and looks_random(value) and not is_stand_in(value):
+                mixed = any(c.islower() for c in value) and any(c.isupper() for c in value)
+                hexish = len(value) >= 32 and all(c in "0123456789abcdefABCDEF" for c in value)
+                if len(value) >= 16 and looks_random(value) and (mixed or hexish) and not is_stand_in(value):
                     yield offset + pair.start("v"), offset + pair.end("v"), "cookie"
 
 
@@ -221,15 +223,20 @@ _HTTP_CLIENT_RE = re.compile(
 )
 
 
+def _anonymous(m: re.Match[str]) -> bool:
+    # Anonymous FTP logs in with an e-mail address as its "password"; that is a convention, not a secret.
+    return "anonymous" in m.group().lower() and "@" in m.group("v")
+
+
 def find_login_pairs(text: str, low: str) -> Iterator[Span]:
     if "password" in low:
         for m in _NETRC_RE.finditer(text):
-            if not is_stand_in(m.group("v")):
+            if not is_stand_in(m.group("v")) and not _anonymous(m):
                 yield m.start("v"), m.end("v"), "password"
         for m in _LOGIN_PAIR_RE.finditer(text):
             value = m.group("v")
             # "the login page's password field" is prose; a .netrc password is not a plain word.
-            if not is_stand_in(value) and not is_plain_word(value.rstrip(".,;:")):
+            if not is_stand_in(value) and not is_plain_word(value.rstrip(".,;:")) and not _anonymous(m):
                 yield m.start("v"), m.end("v"), "password"
     for m in _CURL_USER_RE.finditer(text):
         value = m.group("v")

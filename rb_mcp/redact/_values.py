@@ -128,7 +128,9 @@ WEAK_KINDS = frozenset({"token", "signature", "key", "auth"})
 
 _REFERENCE_FULL = re.compile(
     r"\$\{[^{}]*\}?|\$[A-Za-z_][A-Za-z0-9_]*|\$\(.*|\$\{\{.*|\{\{.*|%[A-Za-z_][\w]*%|<[^<>]{0,80}>"
-    r"|\{[A-Za-z_][\w.]*\}?|%\(\w+\)s|%[sdr]|\*+|[xX•.\-]{3,}|REDACTED|\[REDACTED.*|\ue000.*",
+    r"|\{[A-Za-z_][\w.]*\}?|%\(\w+\)s|%[sdr]|\*+|[xX•.\-]{3,}|REDACTED|\[REDACTED.*|\ue000.*"
+    # YAML tags (!vault, !Ref) and openssl-style indirections (env:NAME, file:path)
+    r"|!{1,2}[A-Za-z][A-Za-z]{1,30}|(?:env|file|fd):\S{1,200}",
     re.DOTALL,
 )
 _REFERENCE_PART = re.compile(
@@ -269,7 +271,13 @@ _NOT_PASSWORD_RE = re.compile(
 
 def looks_like_password(v: str) -> bool:
     """A word-free literal a person would choose as a password: "hunter2x", "Tr0ub4dor&3", not "field"."""
-    if len(v) < 6 or is_stand_in(v) or v.lower() in CODE_WORDS or names_a_secret(v) or any(c.isspace() for c in v):
+    if (
+        len(v) < 6
+        or is_stand_in(v)
+        or v.lower() in CODE_WORDS
+        or names_a_secret(v)
+        or any(c.isspace() for c in v)
+    ):
         return False
     if v[0] in "-([{<" or is_plain_word(v.rstrip(".:!?")) or looks_like_path(v) or "://" in v:
         return False
@@ -299,7 +307,9 @@ def value_is_secret(value: str, style: str, kind: str) -> bool:
     v = value.strip()
     inner = _INNER_ASSIGN_RE.match(v) if style != "quoted" else None
     spec = style == "cli" and kind != "password" and len(inner.group("key")) >= 2 if inner else False
-    if inner and (key_kind(inner.group("key")) or (spec and is_plain_word(inner.group("key")))):
+    if inner and (
+        key_kind(inner.group("key")) or kind in WEAK_KINDS or (spec and is_plain_word(inner.group("key")))
+    ):
         return False  # "credential: DB_PASSWORD=..." or "--secret id=x,src=y": the inner pair decides
     min_len = {"quoted": 3 if kind == "password" else 6, "env": 3, "cli": 1, "line": 3}.get(style, 6)
     if len(v) < min_len or is_stand_in(v):
@@ -309,7 +319,7 @@ def value_is_secret(value: str, style: str, kind: str) -> bool:
     if kind == "key" and not (len(v) >= 16 and looks_random(v)):
         return False
     if style == "quoted":
-        return kind == "password" or not any(c.isspace() for c in v)
+        return not names_a_secret(v) and (kind == "password" or not any(c.isspace() for c in v))
     if style == "cli":
         # An upper-case name after a flag ("--secrets HF_TOKEN") names an env var, not a value.
         if is_flag(v) or v.lower() in PROSE_WORDS or ENV_NAME_RE.fullmatch(v) or names_a_secret(v):
@@ -326,4 +336,4 @@ def value_is_secret(value: str, style: str, kind: str) -> bool:
     if style == "line":
         return not (IDENT_RE.fullmatch(v) and len(v) < 6)
     # Bare words and identifiers without digits ("response", "accessToken") are almost always code.
-    return not (IDENT_RE.fullmatch(v) and not any(c.isdigit() for c in v))
+    return not (IDENT_RE.fullmatch(v) and not any(c.isdigit() for c in v) and not looks_random(v))

@@ -175,7 +175,11 @@ RULES: list[_Rule] = [
         0,
         lambda v: _mixed(v),
     ),
-    _tok("telegram-bot-token", ":aa", r"(?:(?<![\w:])|(?<=bot))[0-9]{6,12}:AA[A-Za-z0-9_-]{30,40}(?![A-Za-z0-9_-])"),
+    _tok(
+        "telegram-bot-token",
+        ":aa",
+        r"(?:(?<![\w:])|(?<=bot))[0-9]{6,12}:AA[A-Za-z0-9_-]{30,40}(?![A-Za-z0-9_-])",
+    ),
     _tok(
         "teams-webhook",
         "webhook.office.com",
