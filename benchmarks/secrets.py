@@ -468,7 +468,7 @@ def main() -> None:
     startup = {"rb-mcp": startup_cost("from rb_mcp.redact import redact; redact('password = \"x1\"')")}
     everything = secrets + benign
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (module, factory, first_call) in DETECTORS.items():
+        for name, (_module, factory, first_call) in DETECTORS.items():
             try:
                 detect = factory()
             except ImportError as exc:

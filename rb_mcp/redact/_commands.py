@@ -20,6 +20,33 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from rb_mcp.redact._cli_tables import (
+    CONFIG_SET as _CONFIG_SET,
+)
+from rb_mcp.redact._cli_tables import (
+    LOGIN_FLAGS as _LOGIN_FLAGS,
+)
+from rb_mcp.redact._cli_tables import (
+    LOGIN_PROGRAMS as _LOGIN_PROGRAMS,
+)
+from rb_mcp.redact._cli_tables import (
+    LOGIN_WORDS as _LOGIN_WORDS,
+)
+from rb_mcp.redact._cli_tables import (
+    POSITIONAL as _POSITIONAL,
+)
+from rb_mcp.redact._cli_tables import (
+    SECRET_FLAGS as _SECRET_FLAGS,
+)
+from rb_mcp.redact._cli_tables import (
+    SECRET_STORE as _SECRET_STORE,
+)
+from rb_mcp.redact._cli_tables import (
+    STORE_VALUE_FLAGS as _STORE_VALUE_FLAGS,
+)
+from rb_mcp.redact._cli_tables import (
+    WRITE_VERBS as _WRITE_VERBS,
+)
 from rb_mcp.redact._values import (
     ENV_NAME_RE,
     Span,
@@ -38,235 +65,6 @@ _WORD_RE = re.compile(
     r"\"(?:[^\"\\\r\n]|\\.){0,2048}\"|'[^'\r\n]{0,2048}'|(?:[^\s\"'|;&<>]|\\[ \t]){1,2048}|<<<|[|;&<>\n]"
 )
 
-# name -> flags whose argument is a password.  A flag ending in ":" or marked "+" also takes the value
-# glued on (mysql -pXXX, xfreerdp /p:XXX); others only as the next word.
-_SECRET_FLAGS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(
-        (
-            "mysql",
-            "mysqldump",
-            "mysqladmin",
-            "mysqlimport",
-            "mysqlcheck",
-            "mysqlpump",
-            "mysqlsh",
-            "mariadb",
-            "mariadb-dump",
-            "mariadb-admin",
-            "mydumper",
-            "myloader",
-        ),
-        ("-p+",),
-    ),
-    **dict.fromkeys(("sshpass",), ("-p+",)),
-    **dict.fromkeys(
-        (
-            "mongo",
-            "mongosh",
-            "mongodump",
-            "mongorestore",
-            "mongoexport",
-            "mongoimport",
-            "mongostat",
-            "mongotop",
-            "cqlsh",
-            "rabbitmqadmin",
-            "expo",
-            "mosquitto_pub",
-            "mosquitto_sub",
-            "influx",
-            "nzsql",
-        ),
-        ("-p", "-P", "-password", "--password"),
-    ),
-    **dict.fromkeys(("redis-cli", "keydb-cli", "valkey-cli"), ("-a+", "--pass", "--askpass")),
-    **dict.fromkeys(
-        (
-            "ldapsearch",
-            "ldapadd",
-            "ldapmodify",
-            "ldapdelete",
-            "ldapwhoami",
-            "ldappasswd",
-            "ldapmodrdn",
-            "ldapcompare",
-            "ldapexop",
-        ),
-        ("-w+",),
-    ),
-    **dict.fromkeys(("sqlcmd", "bcp", "osql", "isql", "isql-fb", "sqsh"), ("-P+",)),
-    **dict.fromkeys(
-        ("psexec", "psexec.py", "paexec", "winexe", "crackmapexec", "nxc", "evil-winrm"), ("-p", "-H")
-    ),
-    **dict.fromkeys(("zip", "unzip", "zipcloak", "funzip"), ("-P",)),
-    **dict.fromkeys(("7z", "7za", "7zr", "rar", "unrar", "winrar"), ("-p+",)),
-    **dict.fromkeys(("ssh-keygen",), ("-N", "-P")),
-    **dict.fromkeys(
-        ("keytool", "jarsigner", "apksigner"),
-        (
-            "-storepass",
-            "-keypass",
-            "-srcstorepass",
-            "-deststorepass",
-            "-srckeypass",
-            "-destkeypass",
-            "-new",
-            "--ks-pass",
-            "--key-pass",
-        ),
-    ),
-    **dict.fromkeys(("openssl",), ("-passin", "-passout", "-pass", "-k", "-password")),
-    **dict.fromkeys(("xfreerdp", "wlfreerdp", "sdl-freerdp"), ("/p:+",)),
-    **dict.fromkeys(("rdesktop", "vncviewer", "tigervnc"), ("-p", "-passwd")),
-    **dict.fromkeys(
-        (
-            "snmpwalk",
-            "snmpget",
-            "snmpset",
-            "snmpbulkwalk",
-            "snmpbulkget",
-            "snmpgetnext",
-            "snmptrap",
-            "snmptable",
-            "onesixtyone",
-        ),
-        ("-c", "-A", "-X"),
-    ),
-    **dict.fromkeys(("twine",), ("-p",)),
-    **dict.fromkeys(("doctl", "codecov", "codecovcli", "hcloud", "linode-cli", "scw"), ("-t",)),
-    **dict.fromkeys(("consul", "nomad", "vault", "boundary", "terraform", "packer"), ("-token", "-password")),
-    **dict.fromkeys(("mc", "s3cmd", "rclone"), ("--secret_key", "--secret-key")),
-    **dict.fromkeys(("hydra", "medusa", "ncrack", "wfuzz"), ("-p",)),
-    **dict.fromkeys(("lftp",), ("-p",)),
-    **dict.fromkeys(("gpg", "gpg2"), ("--passphrase",)),
-    **dict.fromkeys(("smbclient", "rpcclient", "smbmap", "mount.cifs"), ("-p", "--password")),
-    **dict.fromkeys(("net",), ("/p:+",)),
-    **dict.fromkeys(("vpnc", "openconnect", "nmcli"), ("--passwd-on-stdin",)),
-    **dict.fromkeys(("nuget", "nuget.exe"), ("-ApiKey", "-Password", "-k")),
-    **dict.fromkeys(("htpasswd",), ()),
-}
-# Programs whose -p/-P/--password is a password once a login word ("login", "auth") comes among the
-# first words: "docker login -p X", "helm registry login -p X" (docker's -p alone is a port).
-_LOGIN_PROGRAMS = frozenset(
-    "docker podman buildah nerdctl skopeo helm oras crane regctl oc az cf jf argocd expo eas npm pnpm yarn mc "
-    "rancher tkn kubectl sfdx sf balena gcloud heroku spin cloudsmith dotnet nuget git-credential flux harbor "
-    "quay jfrog vault consul nomad boundary openstack gh glab hub terraform packer".split()
-)
-_LOGIN_WORDS = frozenset(
-    {"login", "auth", "signin", "sign-in", "authenticate", "add-source", "update-source"}
-)
-_LOGIN_FLAGS = ("-p", "--password", "-P", "-k", "--api-key")
-# "<program> <subcommand>" -> index (among the words that follow, flags skipped) of a secret argument.
-_POSITIONAL: dict[tuple[str, str], tuple[int, ...]] = {
-    ("vault", "login"): (0,),
-    ("vault", "unseal"): (0,),
-    ("cargo", "login"): (0,),
-    ("ngrok", "authtoken"): (0,),
-    ("wandb", "login"): (0,),
-    ("snyk", "auth"): (0,),
-    ("nuget", "setapikey"): (0,),
-    ("nuget.exe", "setapikey"): (0,),
-    ("rabbitmqctl", "add_user"): (1,),
-    ("rabbitmqctl", "change_password"): (1,),
-    ("rabbitmqctl", "authenticate_user"): (1,),
-    ("net", "user"): (1,),
-    ("net", "use"): (1,),  # shifted past a drive letter below
-    ("cf", "auth"): (1,),
-    ("mc", "alias"): (3, 4),  # mc alias set NAME URL ACCESS SECRET
-    ("mc", "config"): (4, 5),  # mc config host add NAME URL ACCESS SECRET
-    ("redis-cli", "auth"): (0, 1),
-    ("keydb-cli", "auth"): (0, 1),
-    ("hf", "login"): (0,),
-    ("huggingface-cli", "login"): (0,),
-    ("sentry-cli", "login"): (0,),
-    ("railway", "login"): (0,),
-    ("ansible-vault", "encrypt_string"): (0,),
-}
-# Subcommands that set a named configuration value: the value after a secret-sounding name is a secret.
-_CONFIG_SET: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("npm", "config"),
-        ("yarn", "config"),
-        ("pnpm", "config"),
-        ("git", "config"),
-        ("aws", "configure"),
-        ("poetry", "config"),
-        ("gcloud", "config"),
-        ("pip", "config"),
-        ("conda", "config"),
-        ("dotnet", "user-secrets"),
-        ("heroku", "config:set"),
-        ("redis-cli", "config"),
-        ("az", "config"),
-        ("gh", "config"),
-        ("rclone", "config"),
-        ("wp", "config"),
-        ("pulumi", "config"),
-        ("nx", "config"),
-        ("bundle", "config"),
-        ("composer", "config"),
-        ("yarn", "npm"),
-        ("ngrok", "config"),
-        ("doppler", "secrets"),
-        ("dokku", "config:set"),
-        ("netlify", "env:set"),
-        ("vercel", "env"),
-        ("railway", "variables"),
-        ("supabase", "secrets"),
-        ("fly", "secrets"),
-        ("flyctl", "secrets"),
-        ("heroku", "config:add"),
-    }
-)
-# Subcommands that store every value they are given as a secret, once a write verb comes among the
-# first words ("kubectl create secret", "vault kv put"; "gcloud secrets versions access" reads).
-_SECRET_STORE: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("kubectl", "create"),
-        ("oc", "create"),
-        ("fly", "secrets"),
-        ("flyctl", "secrets"),
-        ("vault", "kv"),
-        ("vault", "write"),
-        ("doppler", "secrets"),
-        ("supabase", "secrets"),
-        ("gh", "secret"),
-        ("wrangler", "secret"),
-        ("az", "keyvault"),
-        ("aws", "secretsmanager"),
-        ("aws", "ssm"),
-        ("gcloud", "secrets"),
-        ("docker", "secret"),
-        ("op", "item"),
-        ("bw", "create"),
-        ("infisical", "secrets"),
-        ("eas", "secret:create"),
-        ("glab", "variable"),
-        ("kubectl", "patch"),
-        ("sops", "set"),
-    }
-)
-_WRITE_VERBS = frozenset(
-    "create put set write add update patch import put-secret-value create-secret update-secret put-parameter "
-    "secret:create edit upload".split()
-)
-# Flags under a secret-store command whose value is the secret itself.
-_STORE_VALUE_FLAGS = frozenset(
-    {
-        "--from-literal",
-        "--body",
-        "-b",
-        "--value",
-        "--secret-string",
-        "--secret-binary",
-        "--data",
-        "--docker-password",
-        "--password",
-        "--value-from",
-        "--secret",
-        "--string",
-    }
-)
 _STDIN_READERS_RE = re.compile(
     r"(?:--password-stdin|--with-token|--token-stdin|--passwd-on-stdin|--stdin|(?<![\w-])-S(?![\w-])|"
     r"(?<![\w-])chpasswd\b|(?<![\w-])passwd\b|(?<![\w-])login[ \t]{1,8}-(?![\w-])|/dev/stdin|secret[ \t].{0,80}[ \t]-(?![\w-])|"
@@ -429,9 +227,9 @@ def _key_value_hits(words: list[tuple[str, int, int]], every: bool) -> Iterator[
             _is_value(value)
             and (every or kind is not None)
             and not value.startswith(("@", "file://", "fileb://"))
+            and (every or looks_random(value) or kind == "password")
         ):
-            if every or looks_random(value) or kind == "password":
-                yield v_start, v_end, kind or "secret"
+            yield v_start, v_end, kind or "secret"
 
 
 def _command_hits(text: str, prog: str, words: list[tuple[str, int, int]]) -> Iterator[Span]:
@@ -460,9 +258,9 @@ def _command_hits(text: str, prog: str, words: list[tuple[str, int, int]]) -> It
         for index in indexes:
             if index < len(args):
                 value, start, end = args[index]
-                if _is_value(value) and not _KEY_EQ_RE.match(value) and not ENV_NAME_RE.fullmatch(value):
-                    if value != "-" and not (prog == "net" and value.startswith("/")):
-                        yield start, end, "token" if index == 0 else "password"
+                named = _KEY_EQ_RE.match(value) or ENV_NAME_RE.fullmatch(value)
+                if _is_value(value) and not named and not (prog == "net" and value.startswith("/")):
+                    yield start, end, "token" if index == 0 else "password"
     if (prog, sub) in _CONFIG_SET:
         args = _positionals(words[1:])
         for i, (word, _, _) in enumerate(args[:-1]):

@@ -151,10 +151,11 @@ def is_stand_in(value: str) -> bool:
     v = value.strip()
     if not v or _REFERENCE_FULL.fullmatch(v):
         return True
-    if "..." in v or "***" in v or "…" in v:  # already masked or elided ("sk-...", "hf_***")
-        # A long random value can contain "..." by chance; only short or mostly-masked ones are masks.
-        if len(v) < 24 or sum(c in ".*…" for c in v) * 4 >= len(v):
-            return True
+    # Already masked or elided ("sk-...", "hf_***"); a long random value can hold "..." by chance, so
+    # only short or mostly-masked ones are masks.
+    masked = "..." in v or "***" in v or "…" in v
+    if masked and (len(v) < 24 or sum(c in ".*…" for c in v) * 4 >= len(v)):
+        return True
     if len(v) <= 80 and all(p in _EXAMPLE_WORDS for p in _EXAMPLE_SPLIT_RE.split(v.lower()) if p):
         return True
     if "$" in v or "{" in v or "<" in v or "%" in v:
