@@ -52,8 +52,9 @@ _CLI_RE = re.compile(
 _ENV_KEY_RE = re.compile(r"[A-Z0-9_]*[A-Z][A-Z0-9_]*")
 _CALL_START_RE = re.compile(r"[\w.\[\]<>:]{1,60}\(")
 # Characters that end an unquoted value in code; a secret may contain them, see _extend.
-_TAIL_RE = re.compile(r"[^\s\"'`]{1,4096}")
-_QUERY_NEXT_RE = re.compile(r"[&;,][A-Za-z_][\w.-]{0,40}=")
+_TAIL_RE = re.compile(r"[^\s\"'`]{1,512}")
+# The same run, stopped before the next "&key=" / ";Key=" (a query string or connection string goes on).
+_VALUE_TAIL_RE = re.compile(r"(?:(?![;&,][A-Za-z][\w.-]{1,40}=)[^\s\"'`]){1,512}")
 # PostgreSQL's tools take --password as a switch (prompt), so the next word is the database.
 _PG_TOOL_RE = re.compile(
     r"(?<![\w-])(?:psql|pg_\w{2,20}|createdb|dropdb|createuser|dropuser|vacuumdb|reindexdb|clusterdb)\b"
@@ -69,19 +70,18 @@ def _value_span(m: re.Match[str]) -> tuple[int, int, str, bool]:
     return m.end(), m.end(), "", False
 
 
-def _extend(text: str, end: int) -> int:
+def _extend(text: str, end: int, in_query: bool = False) -> int:
     """Carry an unquoted secret on through ``&)}],;``: ``SECRET_KEY=x(y&z...`` is one value.
 
     Stops before ``&next=`` (a query string) and when only closing punctuation follows (``f(pw=abc1)``).
     """
-    tail = _TAIL_RE.match(text, end)
+    tail = (_VALUE_TAIL_RE if in_query or text.startswith((";", "&", ","), end) else _TAIL_RE).match(
+        text, end
+    )
     if tail is None:
         return end
     run = tail.group()
-    nxt = _QUERY_NEXT_RE.search(run)
-    if nxt is not None:
-        run = run[: nxt.start()]
-    if not any(c.isalnum() for c in run):
+    if not run.strip(")]},;.:"):
         return end
     return end + len(run.rstrip(")]},;"))
 
@@ -106,10 +106,19 @@ def _style(m: re.Match[str], text: str, quoted: bool) -> str:
 
 
 # password = SecretStr("..."), key = []byte("..."), secret = Buffer.from('...'), pw = os.getenv("X", "...")
-_WRAPPED_RE = re.compile(r"[\w.\[\]<>:]{1,60}\([ \t]{0,4}(?P<args>[^()\r\n]{1,400})\)")
+_WRAPPED_RE = re.compile(
+    r"(?:[A-Za-z$\[]|_[A-Za-z])[\w.\[\]<>:$]{0,60}\([ \t]{0,4}(?P<args>[^()\r\n]{1,400})\)"
+)
 _LITERAL_RE = re.compile(
     r"(?:[rRbBuUfF]{1,2})?(?:\"(?P<dq>(?:[^\"\\\r\n]|\\.){1,1024})\"|'(?P<sq>(?:[^'\\\r\n]|\\.){1,1024})')"
 )
+
+
+def _is_wrapped_call(text: str, start: int) -> bool:
+    m = _WRAPPED_RE.match(text, start)
+    tail = _TAIL_RE.match(text, start)
+    word = tail.group() if tail is not None else ""
+    return m is not None and not set("!@#%^&*~|") & set(_LITERAL_RE.sub("", word))
 
 
 def _wrapped_literals(text: str, start: int, kind: str) -> Iterator[Span]:
@@ -140,7 +149,7 @@ def find_generic(text: str, low: str) -> Iterator[Span]:
             continue  # '"Password:" {send ...': the key and its colon are the text of a string literal
         start, end, value, quoted = _value_span(m)
         style = _style(m, text, quoted)
-        if style != "env" and not quoted and _CALL_START_RE.match(text, start):
+        if style != "env" and not quoted and "(" in value and _is_wrapped_call(text, start):
             yield from _wrapped_literals(text, start, kind)
             continue
         if style == "env" and (tail := _TAIL_RE.match(text, start)) is not None:
@@ -148,8 +157,12 @@ def find_generic(text: str, low: str) -> Iterator[Span]:
             value = tail.group()
         if kind == "password" and m.group("key") == "PWD" and value.startswith(("/", "~", ".")):
             continue  # the shell's working directory
+        cut = not quoted and end < len(text) and text[end] in ",;&)}]"
+        if cut:  # judged whole: "x(y&z..." is one value, not "x"
+            end = _extend(text, end, key_start > 0 and text[key_start - 1] in "?&;")
+            value = text[start:end]
         if value_is_secret(value, style, kind):
-            if not quoted:
+            if not quoted and not cut:
                 end = _extend(text, end)
             yield start, end, kind
             pos = max(pos, end)
@@ -189,7 +202,9 @@ def find_cli_flags(text: str, low: str) -> Iterator[Span]:
             line_start = line_before(text, m.start())
             if _PG_TOOL_RE.search(text, line_start, m.start()):
                 continue
-        if value_is_secret(value, "quoted" if quoted else "cli", kind):
+        attached = start > 0 and text[start - 1] == "="
+        style = "quoted" if quoted else "env" if attached and ENV_NAME_RE.fullmatch(value) else "cli"
+        if value_is_secret(value, style, kind):
             if not quoted:
                 end = _extend(text, end)
             yield start, end, kind

@@ -265,11 +265,11 @@ def _command_hits(text: str, prog: str, words: list[tuple[str, int, int]]) -> It
         args = _positionals(words[1:])
         for i, (word, _, _) in enumerate(args[:-1]):
             name = word.rsplit("/", 1)[-1].lstrip(":")
-            if key_kind(name) is not None and "=" not in word:
+            if key_kind(name.replace(".", "_")) is not None and "=" not in word:
                 value, start, end = args[i + 1]
                 if _is_value(value) and not names_a_secret(value) and not looks_like_path(value):
-                    yield start, end, key_kind(name) or "secret"
-                if key_kind(name) == "password" or name.startswith("http-basic"):
+                    yield start, end, key_kind(name.replace(".", "_")) or "secret"
+                if key_kind(name.replace(".", "_")) == "password" or name.startswith("http-basic"):
                     break
         yield from _key_value_hits(words[1:], every=False)
     if prog == "bundle" and sub == "config":

@@ -127,7 +127,7 @@ WEAK_KINDS = frozenset({"token", "signature", "key", "auth"})
 # ---- Stand-ins: references, templates, masks and example values.
 
 _REFERENCE_FULL = re.compile(
-    r"\$\{[^{}]*\}?|\$[A-Za-z_][A-Za-z0-9_]*|\$\(.*|\$\{\{.*|\{\{.*|%[A-Za-z_][\w]*%|<[^<>]{0,80}>"
+    r"\$\{[^{}]*\}?|\$[A-Za-z_][A-Za-z0-9_]*|\$\([A-Za-z].*|\$\{\{.*\}\}|\{\{.*\}\}|%[A-Za-z_][\w]*%|<[^<>]{0,80}>"
     r"|\{[A-Za-z_][\w.]*\}?|%\(\w+\)s|%[sdr]|\*+|[xX•.\-]{3,}|REDACTED|\[REDACTED.*|\ue000.*"
     # YAML tags (!vault, !Ref) and openssl-style indirections (env:NAME, file:path)
     r"|!{1,2}[A-Za-z][A-Za-z]{1,30}|(?:env|file|fd):\S{1,200}",
@@ -172,9 +172,17 @@ CODE_WORDS = wordset(
 )
 IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTTED_RE = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)+")
-_CALL_RE = re.compile(r"\w[(\[]")
-_SNAKE_RE = re.compile(r"[a-z_][a-z0-9_]*_[a-z0-9_]*")
-_CAMEL_RE = re.compile(r"[a-z]+(?:[A-Z][a-z]+)+[0-9]{0,3}|(?:[A-Z][a-z]+){2,}[0-9]{0,3}")
+# A call or subscript: a name, then brackets; a random key's "(" or "!@#%^&*~" are not code.
+_CALL_RE = re.compile(r"[A-Za-z_$][\w.$]{1,60}(?:\(.*\)|\[.*\]|[(\[])[\w.()\[\]]*")
+_NOT_CODE_CHARS = frozenset("!@#%^&*~|")
+_SNAKE_RE = re.compile(r"_?[a-z][a-z0-9]*(?:_[a-z0-9]+)+_?")
+
+
+def _is_snake_name(v: str) -> bool:
+    return bool(_SNAKE_RE.fullmatch(v)) and sum(c.isdigit() for c in v) <= 2
+
+
+_CAMEL_RE = re.compile(r"[a-z]{2,}(?:[A-Z][a-z]{2,})+[0-9]{0,3}|(?:[A-Z][a-z]{2,}){2,}[0-9]{0,3}")
 # Words that follow a flag in prose ("use the --token flag instead") rather than a real value.
 PROSE_WORDS = wordset(
     "a an and are as at be but by flag flags for from if in instead into is it not of on option options or "
@@ -182,7 +190,19 @@ PROSE_WORDS = wordset(
     "with without you your must should can will requires required is are does did do has have here there "
     "missing invalid wrong expired empty set unset given provided supplied"
 )
-ENV_NAME_RE = re.compile(r"[A-Z][A-Z_]*|[A-Z][A-Z0-9]*_[A-Z0-9_]*")
+_ENV_NAME_SHAPE_RE = re.compile(r"[A-Z][A-Z_]*|[A-Z][A-Z0-9]*_[A-Z0-9_]*")
+
+
+class _EnvName:
+    """``HF_TOKEN``, ``DB_PASSWORD``: an environment variable's name (letters, few digits), not a value."""
+
+    @staticmethod
+    def fullmatch(v: str) -> bool:
+        digits = sum(c.isdigit() for c in v)
+        return bool(_ENV_NAME_SHAPE_RE.fullmatch(v)) and digits <= 2 and len(v) - digits - v.count("_") >= 3
+
+
+ENV_NAME_RE = _EnvName()
 _RANDOMISH_RE = re.compile(r"[A-Za-z0-9_\-.+/=:~%!#$&*@^]{8,}")
 _CLASS_OF = {**dict.fromkeys("0123456789", 0), **dict.fromkeys("abcdefghijklmnopqrstuvwxyz", 1)}
 _CLASS_OF.update(dict.fromkeys("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 2))
@@ -220,7 +240,12 @@ def is_dotted_name(v: str) -> bool:
     """``settings.API_KEY`` or ``os.environ``: a dotted name whose parts read as names."""
     if not _DOTTED_RE.fullmatch(v):
         return False
-    return all(_NAME_PART_RE.fullmatch(p) and not looks_random(p, dotted_ok=True) for p in v.split("."))
+    return all(
+        _NAME_PART_RE.fullmatch(p)
+        and sum(c.isdigit() for c in p) <= 2
+        and not looks_random(p, dotted_ok=True)
+        for p in v.split(".")
+    )
 
 
 def looks_random(v: str, *, dotted_ok: bool = False) -> bool:
@@ -263,11 +288,15 @@ def is_plain_word(v: str) -> bool:
     return bool(re.fullmatch(r"[a-z][a-z_-]{0,23}", v))
 
 
-_CODE_RE = re.compile(r"\w[(\[]|^[A-Za-z_]\w*\.[A-Za-z_]")
+_CODE_RE = re.compile(r"\w[(\[]")
 # camelCase names, Capitalised words, snake_case names, numbers, versions
 _NOT_PASSWORD_RE = re.compile(
     r"[a-z]+(?:[A-Z][a-z]+)+[0-9]{0,3}|[A-Z][a-z]+|[a-z_]+_[a-z_]+|[\d.,:]+|v?\d+(?:\.\d+)+[\w-]*"
 )
+
+
+def _is_call(v: str) -> bool:
+    return bool(_CALL_RE.fullmatch(v)) and not _NOT_CODE_CHARS & set(v)
 
 
 def looks_like_password(v: str) -> bool:
@@ -325,14 +354,15 @@ def value_is_secret(value: str, style: str, kind: str) -> bool:
         # An upper-case name after a flag ("--secrets HF_TOKEN") names an env var, not a value.
         if is_flag(v) or v.lower() in PROSE_WORDS or ENV_NAME_RE.fullmatch(v) or names_a_secret(v):
             return False
-        return kind == "password" or not (is_plain_word(v) or _SNAKE_RE.fullmatch(v))
-    if (v[0] in "([{<" and style != "env") or v.lower() in CODE_WORDS or "://" in v or looks_like_path(v):
+        return kind == "password" or not (is_plain_word(v) or _is_snake_name(v))
+    bracketed = v[0] in "([{<" and style != "env" and not _NOT_CODE_CHARS & set(v)
+    if bracketed or v.lower() in CODE_WORDS or "://" in v or looks_like_path(v):
         return False
-    if (style != "env" and _CALL_RE.search(v)) or is_dotted_name(v) or names_a_secret(v):
+    if _is_call(v) or is_dotted_name(v) or names_a_secret(v):
         return False
     if style == "env":
         return True
-    if _SNAKE_RE.fullmatch(v) or _CAMEL_RE.fullmatch(v):
+    if _is_snake_name(v) or _CAMEL_RE.fullmatch(v):
         return False
     if style == "line":
         return not (IDENT_RE.fullmatch(v) and len(v) < 6)
