@@ -291,19 +291,19 @@ def credsweeper_detector() -> Callable[[Path], list[Finding]]:
     import logging
 
     from credsweeper.app import CredSweeper
-    from credsweeper.file_handler.text_content_provider import TextContentProvider
+    from credsweeper.file_handler.files_provider import FilesProvider
 
     logging.getLogger("credsweeper").setLevel(logging.CRITICAL)
     sweeper = CredSweeper()
 
     def detect(path: Path) -> list[Finding]:
         sweeper.credential_manager.candidates.clear()
-        sweeper.run([TextContentProvider(str(path))])
-        out = []
-        for cred in sweeper.credential_manager.get_credentials():
-            for ld in cred.line_data_list:
-                out.append((ld.line_num, ld.value or ""))
-        return out
+        sweeper.run(FilesProvider([str(path)]))
+        return [
+            (ld.line_num, ld.value or "")
+            for c in sweeper.credential_manager.get_credentials()
+            for ld in c.line_data_list
+        ]
 
     return detect
 

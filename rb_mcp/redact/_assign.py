@@ -13,6 +13,7 @@ from rb_mcp.redact._values import (
     NO_MARKER,
     NO_QUOTED_MARKER,
     Span,
+    is_code_name,
     is_plain_word,
     is_stand_in,
     key_kind,
@@ -54,7 +55,8 @@ _CALL_START_RE = re.compile(r"[\w.\[\]<>:]{1,60}\(")
 # Characters that end an unquoted value in code; a secret may contain them, see _extend.
 _TAIL_RE = re.compile(r"[^\s\"'`]{1,512}")
 # The same run, stopped before the next "&key=" / ";Key=" (a query string or connection string goes on).
-_VALUE_TAIL_RE = re.compile(r"(?:(?![;&,][A-Za-z][\w.-]{1,40}=)[^\s\"'`]){1,512}")
+_QUERY_TAIL_RE = re.compile(r"(?:(?![;&,][A-Za-z][\w.-]{1,40}=)[^\s\"'`]){1,512}")
+_PAIRS_TAIL_RE = re.compile(r"(?:(?![;&,][A-Za-z]{3}[A-Za-z_.-]{0,40}=)[^\s\"'`]){1,512}")
 # PostgreSQL's tools take --password as a switch (prompt), so the next word is the database.
 _PG_TOOL_RE = re.compile(
     r"(?<![\w-])(?:psql|pg_\w{2,20}|createdb|dropdb|createuser|dropuser|vacuumdb|reindexdb|clusterdb)\b"
@@ -75,9 +77,8 @@ def _extend(text: str, end: int, in_query: bool = False) -> int:
 
     Stops before ``&next=`` (a query string) and when only closing punctuation follows (``f(pw=abc1)``).
     """
-    tail = (_VALUE_TAIL_RE if in_query or text.startswith((";", "&", ","), end) else _TAIL_RE).match(
-        text, end
-    )
+    rx = _QUERY_TAIL_RE if in_query else _PAIRS_TAIL_RE if text.startswith((";", "&", ","), end) else _TAIL_RE
+    tail = rx.match(text, end)
     if tail is None:
         return end
     run = tail.group()
@@ -118,7 +119,9 @@ def _is_wrapped_call(text: str, start: int) -> bool:
     m = _WRAPPED_RE.match(text, start)
     tail = _TAIL_RE.match(text, start)
     word = tail.group() if tail is not None else ""
-    return m is not None and not set("!@#%^&*~|") & set(_LITERAL_RE.sub("", word))
+    if m is None or set("!@#%^&*~|") & set(_LITERAL_RE.sub("", word)):
+        return False
+    return is_code_name(m.group().split("(", 1)[0].split("<", 1)[0])
 
 
 def _wrapped_literals(text: str, start: int, kind: str) -> Iterator[Span]:
@@ -149,7 +152,12 @@ def find_generic(text: str, low: str) -> Iterator[Span]:
             continue  # '"Password:" {send ...': the key and its colon are the text of a string literal
         start, end, value, quoted = _value_span(m)
         style = _style(m, text, quoted)
-        if style != "env" and not quoted and "(" in value and _is_wrapped_call(text, start):
+        if (
+            style != "env"
+            and not quoted
+            and "(" in text[start : start + 64]
+            and _is_wrapped_call(text, start)
+        ):
             yield from _wrapped_literals(text, start, kind)
             continue
         if style == "env" and (tail := _TAIL_RE.match(text, start)) is not None:
@@ -301,6 +309,9 @@ _CLIENT_SUFFIXES = (
     "clientsync",
     "graphapi",
     "connection",
+    "sign",
+    "encode",
+    "hmac",
 )
 
 
@@ -316,7 +327,8 @@ def find_client_literals(text: str, low: str) -> Iterator[Span]:
         if not fn.endswith(_CLIENT_SUFFIXES) and fn not in ("client", "run"):
             continue
         for _, start, end, value in _literal_args(m.group("args"), m.start("args")):
-            if _random_literal(value) and not is_stand_in(value):
+            strong = _random_literal(value) or (len(value) >= 12 and looks_like_password(value))
+            if strong and not is_stand_in(value):
                 yield start, end, "token"
 
 

@@ -295,8 +295,18 @@ _NOT_PASSWORD_RE = re.compile(
 )
 
 
+def is_code_name(name: str) -> bool:
+    """``os.getenv``, ``[]byte``, ``Buffer.from``: the callee of a call, made of names, not random."""
+    parts = [p for p in name.replace("[]", "").split(".") if p]
+    return bool(parts) and all(
+        _NAME_PART_RE.fullmatch(p.lstrip("$")) and sum(c.isdigit() for c in p) <= 2 for p in parts
+    )
+
+
 def _is_call(v: str) -> bool:
-    return bool(_CALL_RE.fullmatch(v)) and not _NOT_CODE_CHARS & set(v)
+    if not _CALL_RE.fullmatch(v) or _NOT_CODE_CHARS & set(v):
+        return False
+    return is_code_name(re.split(r"[(\[]", v, maxsplit=1)[0])
 
 
 def looks_like_password(v: str) -> bool:
