@@ -524,7 +524,7 @@ def main() -> None:
                         "false_positives": len(s.false_positives),
                         "ms_per_kb": round(1000 * s.seconds / kb, 3),
                         "startup_ms": None if startup.get(name) is None else round(1000 * startup[name], 1),
-                        "leaked": s.leaks,
+                        "leaked_kinds": [leak.split(":", 1)[0] for leak in s.leaks],
                         "false_positive_snippets": s.false_positives,
                     }
                     for name, s in scores.items()
