@@ -6,6 +6,7 @@ from the input models here, so what a description says is what the agent reads.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -29,6 +30,19 @@ MAX_CONTENT = 6_000
 MAX_TAGS = 12
 MAX_PROJECT = 300
 MAX_ID = 200
+
+# Characters that show nothing: format characters (zero-width space, joiners, BOM), controls (NUL),
+# separators, combining marks on their own and the letters that render blank (Hangul fillers).
+_BLANK_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
+
+
+def is_blank(text: str | None) -> bool:
+    """Whether `text` is empty or holds only whitespace and characters that show nothing."""
+    return not any(
+        not ch.isspace() and ch not in _BLANK_LETTERS and unicodedata.category(ch) not in _BLANK_CATEGORIES
+        for ch in text or ""
+    )
 
 
 class Step(BaseModel):
@@ -123,6 +137,7 @@ class Trajectory(BaseModel):
     iteration: int | None = None
     created_at: str
     updated_at: str
+    owner: str = ""  # the identity that recorded it; "" for the local user
 
 
 class Provenance(BaseModel):
@@ -159,7 +174,9 @@ class Episode(BaseModel):
 
 
 class RecallResult(BaseModel):
-    recall_id: int = Field(description="Pass this to record_trajectory so the items get credit or blame.")
+    recall_id: str | None = Field(
+        description="Pass this to record_trajectory so the items get credit or blame (null: not logged)."
+    )
     project: str | None
     items: list[RecallHit]
     episodes: list[Episode]

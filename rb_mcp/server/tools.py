@@ -140,10 +140,8 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
         ] = None,
         project: Project = None,
         recall_id: Annotated[
-            int | None,
-            Field(
-                None, ge=1, le=2**63 - 1, description="The recall_id from recall_strategies for this task."
-            ),
+            str | None,
+            Field(None, max_length=40, description="The recall_id from recall_strategies for this task."),
         ] = None,
         group_id: Annotated[
             str | None,
