@@ -314,7 +314,7 @@ def test_readme_nginx_example_terminates_tls(server: Server, tmp_path: Path):
             http = httpx2.AsyncClient(headers=headers, verify=trust, timeout=60)
             async with http, Client(streamable_http_client(url, http_client=http)) as client:
                 hit = await call(client, "recall_strategies", {"task": "parser fails on empty input"})
-                assert hit["recall_id"] >= 1
+                assert hit["recall_id"]
             async with httpx2.AsyncClient(verify=trust) as h:
                 response = await h.post(url, json=INIT, headers=ACCEPT | {"Host": PROXY_NAME})
                 assert response.status_code == 401

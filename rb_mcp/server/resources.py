@@ -3,33 +3,43 @@
 from __future__ import annotations
 
 import json
+import re
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 
 from rb_mcp import visibility
+from rb_mcp.ids import MAX_ROW_ID
 from rb_mcp.server.calls import BankHandle
+from rb_mcp.server.strict import guard
+
+_ITEM_ID = re.compile(r"[1-9][0-9]{0,18}")  # ASCII digits only: "²".isdigit() is true
 
 
 def register_resources(app: MCPServer, handle: BankHandle) -> None:
     bank = handle.for_resource
 
     @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")
+    @guard
     def recent_items() -> str:
         """The 25 most recently updated active memory items (that this client may see)."""
         return json.dumps([item.model_dump(mode="json") for item in bank().items(limit=25)], indent=1)
 
     @app.resource("rb://items/{item_id}", name="item", mime_type="application/json")
+    @guard
     def item(item_id: str) -> str:
         """One memory item with its history and source trajectories."""
-        if not item_id.isdigit():
-            raise ResourceError(f"item id {item_id!r} is not a number; use rb://items/<id>")
+        if not _ITEM_ID.fullmatch(item_id) or int(item_id) > MAX_ROW_ID:
+            raise ResourceError(
+                f"item id {item_id[:30]!r} is not an item number (1 to {MAX_ROW_ID}); use rb://items/<id>"
+            )
         found = bank().item(int(item_id))
         if found is None:
             raise ResourceError(f"no memory item {item_id}")
         return json.dumps(found, indent=1)
 
     @app.resource("rb://stats", name="stats", mime_type="application/json")
+    @guard
     def stats() -> str:
         """Counts of items by kind and status, trajectories by status, recalls."""
         from rb_mcp.admin import stats as bank_stats
