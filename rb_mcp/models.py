@@ -6,10 +6,14 @@ from the input models here, so what a description says is what the agent reads.
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rb_mcp.redact import redact
 
 Kind = Literal["strategy", "pitfall", "note"]
 Outcome = Literal["success", "failure", "impossible"]
@@ -45,10 +49,32 @@ def is_blank(text: str | None) -> bool:
     )
 
 
-class Step(BaseModel):
-    """One step of a trajectory: what the agent thought, did and saw."""
+def unknown_field(name: str, known: Sequence[str], where: str) -> str:
+    """The refusal of a misspelled field: the closest known one, and all of them."""
+    shown = redact(str(name))[:60]  # a key is the caller's data too: no secret goes to the logs
+    close = difflib.get_close_matches(shown, list(known), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown field {shown!r}{hint} ({where} takes: {', '.join(known)})"
+
+
+class _Strict(BaseModel):
+    """A model whose unknown fields are refused by name, with the closest known one."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key not in cls.model_fields:
+                    raise ValueError(unknown_field(key, list(cls.model_fields), cls.__name__))
+        return data
+
+
+class Step(_Strict):
+    """One step of a trajectory: what the agent thought, did and saw."""
+
     thought: str = Field("", max_length=MAX_STEP, description="Reasoning before the action.")
     action: str = Field("", max_length=MAX_STEP, description="What was done (command, edit, tool call).")
     observation: str = Field(
@@ -63,10 +89,9 @@ class Step(BaseModel):
         return [("thought", self.thought), ("action", self.action), ("observation", self.observation)]
 
 
-class ItemDraft(BaseModel):
+class ItemDraft(_Strict):
     """A memory item as the agent writes it: the paper's title / description / content."""
 
-    model_config = ConfigDict(extra="forbid")
     title: str = Field(
         max_length=MAX_TITLE,
         description="Concise name of the strategy or lesson, e.g. 'Reproduce before patching a parser bug'.",

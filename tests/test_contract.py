@@ -41,6 +41,10 @@ def test_tool_parameters_are_pinned(tmp_path):
             assert spec.get("description"), f"{name}.{prop} has no description for the model"
         assert len(tools[name].description) > 200, f"{name} needs a docstring written for the model"
         assert tools[name].output_schema is not None
+    # A recall id is an opaque string handle ("<n>-<mac>"), in the answer and in the argument.
+    types_of = lambda spec: {o["type"] for o in spec.get("anyOf", [spec])}  # noqa: E731
+    assert types_of(tools["recall_strategies"].output_schema["properties"]["recall_id"]) == {"string", "null"}
+    assert types_of(tools["record_trajectory"].input_schema["properties"]["recall_id"]) == {"string", "null"}
 
 
 def test_public_api():

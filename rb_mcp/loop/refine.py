@@ -48,6 +48,15 @@ def refine(
         raise InputError(f"mode {mode!r} is unknown; use 'sequential' or 'parallel'")
     drafts = [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
     scope = bank.scope_of(project)
+    if mode == "sequential" and outcome is not None:
+        raise InputError(
+            "outcome is for parallel mode; in sequential mode record the final attempt with "
+            "record_trajectory(group_id=..., outcome=...)"
+        )
+    if mode == "parallel" and iteration is not None:
+        raise InputError("iteration is for sequential mode; parallel attempts are numbered as they arrive")
+    if mode == "parallel" and outcome is not None and is_blank(attempt):
+        raise InputError("outcome judges an attempt: pass the attempt with it")
     if mode == "sequential":
         group_id = group_id or f"g-{secrets.token_hex(6)}"
         key = ownership.group_of(bank, group_id, scope) or ""

@@ -31,7 +31,7 @@ def register_resources(app: MCPServer, handle: BankHandle) -> None:
         """One memory item with its history and source trajectories."""
         if not _ITEM_ID.fullmatch(item_id) or int(item_id) > MAX_ROW_ID:
             raise ResourceError(
-                f"item id {item_id[:30]!r} is not an item number (1 to {MAX_ROW_ID}); use rb://items/<id>"
+                f"that item id is not an item number (1 to {MAX_ROW_ID}); use rb://items/<id>"
             )
         found = bank().item(int(item_id))
         if found is None:

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import logging
@@ -33,7 +32,8 @@ from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from rb_mcp.errors import RbError
-from rb_mcp.models import is_blank
+from rb_mcp.models import is_blank, unknown_field
+from rb_mcp.redact import redact
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., str])
@@ -55,9 +55,7 @@ def admits_text(annotation: Any) -> bool:
 
 
 def unknown_argument(name: str, known: list[str], where: str) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown argument {name!r}{hint} ({where} takes: {', '.join(known)})"
+    return unknown_field(name, known, where).replace("unknown field", "unknown argument", 1)
 
 
 class StrictArguments(FuncMetadata):
@@ -74,8 +72,8 @@ class StrictArguments(FuncMetadata):
                 [
                     InitErrorDetails(
                         type=PydanticCustomError("unknown_argument", unknown_argument(key, known, where)),
-                        loc=(key,),
-                        input=key,  # the name only: the value is the caller's data
+                        loc=(redact(str(key))[:60],),  # the SDK logs the names it refuses
+                        input="(not shown)",  # the value is the caller's data
                     )
                     for key in unknown
                 ],
