@@ -117,19 +117,20 @@ def prompt_arguments(app: MCPServer) -> Callable[..., Any]:
             )
         declared = prompts[name].arguments or []
         names = [a.name for a in declared]
-        if isinstance(given, dict):
-            for key in given:
-                if key not in names:
-                    raise MCPError(
-                        code=INVALID_PARAMS, message=unknown_argument(key, names, f"prompt {name!r}")
-                    )
-            missing = [a.name for a in declared if a.required and is_blank(str(given.get(a.name) or ""))]
-            if missing:
-                raise MCPError(
-                    code=INVALID_PARAMS,
-                    message=f"prompt {name!r} needs the argument(s) {', '.join(missing)}: pass "
-                    + ", ".join(f"{m}=<text>" for m in missing),
-                )
+        if not isinstance(given, Mapping):
+            raise MCPError(code=INVALID_PARAMS, message="prompt arguments are an object of name: text pairs")
+        for key, value in given.items():
+            if key not in names:
+                raise MCPError(code=INVALID_PARAMS, message=unknown_argument(key, names, f"prompt {name!r}"))
+            if not isinstance(value, str):
+                raise MCPError(code=INVALID_PARAMS, message=f"prompt argument {key!r} is text: send a string")
+        missing = [a.name for a in declared if a.required and is_blank(given.get(a.name))]
+        if missing:
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=f"prompt {name!r} needs the argument(s) {', '.join(missing)}: pass "
+                + ", ".join(f"{m}=<text>" for m in missing),
+            )
         return await call_next(ctx)
 
     return check
