@@ -463,14 +463,23 @@ def test_secrets_never_reach_the_bank_the_logs_or_exports(tmp_path, isolated_env
                     "steps": [{"thought": secret_text, "action": f"grep -r {secret_text}", "observation": every}],
                     "summary": secret_text, "outcome": "success", "rationale": secret_text[:2000],
                     "items": [lesson], "files": [f"config/{kind}.env"],
+                    "project": f"acme/{kind} {secret_text}"[:300], "group_id": f"rotate {secret_text}"[:200],
                 })  # fmt: skip
                 assert not r.is_error, text_of(r)
                 assert r.structured_content["stored"], r.structured_content
+                again = await client.call_tool("recall_strategies", {
+                    "task": f"Rotate the {kind} credential", "project": f"acme/{kind} {secret_text}"[:300]})  # fmt: skip
+                assert r.structured_content["stored"][0]["id"] in [
+                    i["id"] for i in again.structured_content["items"]
+                ]
+                assert leaks(json.dumps(again.structured_content).encode(), corpus) == []
             pending = await client.call_tool("record_trajectory", {"task": "Leaked keys", "summary": every})
             tid = pending.structured_content["trajectory_id"]
             await client.call_tool("record_trajectory", {"trajectory_id": tid, "outcome": "failure",
                                                          "rationale": every[:2000]})  # fmt: skip
-            for mode, extra in (("sequential", {}), ("parallel", {"group_id": "g1", "outcome": "failure"})):
+            leaky_group = "g1 " + corpus["github"][0]
+            for mode, extra in (("sequential", {"group_id": leaky_group}),
+                                ("parallel", {"group_id": leaky_group, "outcome": "failure"})):  # fmt: skip
                 r = await client.call_tool("refine_attempt", {"task": "Leaked keys", "attempt": every,
                                                               "mode": mode, **extra})  # fmt: skip
                 assert not r.is_error, text_of(r)
