@@ -17,9 +17,12 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from rb_mcp import ids
 from rb_mcp import project as projects
 from rb_mcp.clock import now
 from rb_mcp.errors import InputError
+from rb_mcp.models import MAX_PROJECT
+from rb_mcp.redact import redact
 from rb_mcp.store import Store
 from rb_mcp.visibility import ALL, GLOBAL, PERSONAL, Principal, check_identity
 
@@ -47,12 +50,18 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _project_keys(scopes: list[str] | None) -> list[str]:
+def _project_keys(store: Store, scopes: list[str] | None) -> list[str]:
     if not scopes or ALL in scopes:
         return [ALL]
+    id_key = store.get_meta(ids.KEY_META) or ""
+
+    def name_of(name: str) -> str:  # as the bank stores a project a caller names (rb_mcp.ids)
+        projects.normalise_name(name)
+        return ids.stored_name(name, id_key, projects.key_of, MAX_PROJECT)
+
     keys: list[str] = []
     for scope in scopes:
-        key = projects.resolve(scope, None)
+        key = projects.resolve(scope, None, name_of)
         if key == PERSONAL:
             raise InputError(f"--scope {scope!r}: personal memory follows the identity; name a project")
         if key is None or key == GLOBAL:
@@ -70,9 +79,12 @@ def create_token(
 ) -> tuple[int, str]:
     """A new token for `identity` allowed `scopes` (projects; None or ["*"] = all): (id, the secret)."""
     who = check_identity(identity)
-    keys = _project_keys(scopes)
+    if redact(who) != who:
+        raise InputError("this identity looks like a secret; use the name of the person or machine")
+    keys = _project_keys(store, scopes)
     secret = secrets.token_urlsafe(32)
-    token_id = store.add_access_token(name.strip()[:100], who, json.dumps(keys), hash_secret(secret), now())
+    label = redact(name.strip()[:100])
+    token_id = store.add_access_token(label, who, json.dumps(keys), hash_secret(secret), now())
     return token_id, f"{PREFIX}{token_id}_{secret}"
 
 

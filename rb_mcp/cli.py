@@ -73,9 +73,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     if args.host or args.port or args.allowed_origin or args.allowed_host:
         raise RbError("--host, --port, --allowed-origin and --allowed-host need --http")
-    from rb_mcp.server.app import build_server
+    from rb_mcp.server.app import serve_stdio
 
-    build_server(config).run()
+    serve_stdio(config)
     return 0
 
 
@@ -186,10 +186,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from rb_mcp.project import resolve
-
-    scope = "global" if not args.to else resolve(args.to, None)
     with _bank(args) as bank:
+        scope = bank.scope_of(args.to) if args.to else "global"
         if not bank.move(args.id, scope or "global"):
             raise RbError(f"no memory item {args.id}")
     print(f"item {args.id} now in scope {scope}")
@@ -412,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--file", action="append", help="a file the work touched (repeatable)")
     p.add_argument("--project")
-    p.add_argument("--recall-id", type=int)
+    p.add_argument("--recall-id")
     p.add_argument("--group-id")
     p.add_argument("--trajectory-id", type=int)
     p = add("list", cmd_list, "list memory items")

@@ -6,9 +6,14 @@ from the input models here, so what a description says is what the agent reads.
 
 from __future__ import annotations
 
+import difflib
+import unicodedata
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rb_mcp.redact import redact
 
 Kind = Literal["strategy", "pitfall", "note"]
 Outcome = Literal["success", "failure", "impossible"]
@@ -30,11 +35,46 @@ MAX_TAGS = 12
 MAX_PROJECT = 300
 MAX_ID = 200
 
+# Characters that show nothing: format characters (zero-width space, joiners, BOM), controls (NUL),
+# separators, combining marks on their own and the letters that render blank (Hangul fillers).
+_BLANK_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
 
-class Step(BaseModel):
-    """One step of a trajectory: what the agent thought, did and saw."""
+
+def is_blank(text: str | None) -> bool:
+    """Whether `text` is empty or holds only whitespace and characters that show nothing."""
+    return not any(
+        not ch.isspace() and ch not in _BLANK_LETTERS and unicodedata.category(ch) not in _BLANK_CATEGORIES
+        for ch in text or ""
+    )
+
+
+def unknown_field(name: str, known: Sequence[str], where: str) -> str:
+    """The refusal of a misspelled field: the closest known one, and all of them."""
+    shown = redact(str(name))[:60]  # a key is the caller's data too: no secret goes to the logs
+    close = difflib.get_close_matches(shown, list(known), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown field {shown!r}{hint} ({where} takes: {', '.join(known)})"
+
+
+class _Strict(BaseModel):
+    """A model whose unknown fields are refused by name, with the closest known one."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key not in cls.model_fields:
+                    raise ValueError(unknown_field(key, list(cls.model_fields), cls.__name__))
+        return data
+
+
+class Step(_Strict):
+    """One step of a trajectory: what the agent thought, did and saw."""
+
     # No descriptions: the names say it, and every client carries this schema in its context.
     thought: str = Field("", max_length=MAX_STEP)
     action: str = Field("", max_length=MAX_STEP)
@@ -48,10 +88,9 @@ class Step(BaseModel):
         return [("thought", self.thought), ("action", self.action), ("observation", self.observation)]
 
 
-class ItemDraft(BaseModel):
+class ItemDraft(_Strict):
     """A memory item as the agent writes it: a lesson that transfers to other tasks."""
 
-    model_config = ConfigDict(extra="forbid")
     title: str = Field(
         max_length=MAX_TITLE,
         description="e.g. 'Reproduce before patching a parser bug'",
@@ -109,6 +148,7 @@ class Trajectory(BaseModel):
     iteration: int | None = None
     created_at: str
     updated_at: str
+    owner: str = ""  # the identity that recorded it; "" for the local user
 
 
 class Provenance(BaseModel):
@@ -145,7 +185,9 @@ class Episode(BaseModel):
 
 
 class RecallResult(BaseModel):
-    recall_id: int = Field(description="Pass this to record_trajectory so the items get credit or blame.")
+    recall_id: str | None = Field(
+        description="Pass this to record_trajectory so the items get credit or blame (null: not logged)."
+    )
     project: str | None
     items: list[RecallHit]
     episodes: list[Episode]

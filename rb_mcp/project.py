@@ -9,12 +9,14 @@ from __future__ import annotations
 import configparser
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from rb_mcp.errors import InputError
 
 _SCP = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)(.+)$")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/:]+)(?::\d+)?/(.+)$", re.I)
+_LOWERED_MARKER = re.compile(r"\[redacted:([a-z0-9-]{1,40})\]")  # rb_mcp.redact's markers, lowercased
 
 
 def normalise_remote(url: str) -> str | None:
@@ -70,26 +72,37 @@ def key_for_directory(directory: Path) -> str:
     return f"dir:{root.name or 'root'}-{digest}"
 
 
+def key_of(name: str) -> str:
+    """The scope key of a project name, unchecked: spaces collapsed, a remote URL as its key,
+    lowercased (redaction markers keep their case)."""
+    cleaned = " ".join(name.split()).strip()
+    if cleaned.lower() == "global":
+        return "global"
+    as_remote = normalise_remote(cleaned) if ("://" in cleaned or "@" in cleaned) else None
+    key = as_remote or cleaned.lower()
+    return _LOWERED_MARKER.sub(lambda m: f"[REDACTED:{m.group(1)}]", key)
+
+
 def normalise_name(name: str) -> str:
     cleaned = " ".join(name.split()).strip()
     if not cleaned:
         raise InputError("project is empty; pass a project name, a repository path, or leave it out")
     if len(cleaned) > 300:
         raise InputError("project is longer than 300 characters; pass a short project name")
-    if cleaned.lower() == "global":
-        return "global"
-    as_remote = normalise_remote(cleaned) if ("://" in cleaned or "@" in cleaned) else None
-    return as_remote or cleaned.lower()
+    return key_of(cleaned)
 
 
-def resolve(project: str | None, default: str | None) -> str | None:
-    """The scope key for a call: explicit name or path, else the server's default (may be None)."""
+def resolve(
+    project: str | None, default: str | None, name_of: Callable[[str], str] = normalise_name
+) -> str | None:
+    """The scope key for a call: explicit name (through `name_of`) or path, else the server's
+    default (may be None)."""
     if project is None or not project.strip():
         return default
     candidate = Path(project).expanduser()
     if (project.startswith(("/", "~", ".")) or "\\" in project) and candidate.is_dir():
         return key_for_directory(candidate)
-    return normalise_name(project)
+    return name_of(project)
 
 
 def default_for_cwd(cwd: Path | None = None) -> str | None:

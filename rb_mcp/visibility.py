@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rb_mcp import project as projects
@@ -87,8 +87,11 @@ def bound(principal: Principal | None) -> Iterator[None]:
         _current.reset(token)
 
 
-def resolve(project: str | None, default: str | None) -> str | None:
-    """The scope key a call reads and writes, checked against the caller's identity.
+def resolve(
+    project: str | None, default: str | None, name_of: Callable[[str], str] = projects.normalise_name
+) -> str | None:
+    """The scope key a call reads and writes, checked against the caller's identity; `name_of`
+    turns a project name into its key (the bank's redacting one).
 
     Without a principal this is `project.resolve` unchanged. With one, "personal" names the caller's
     own scope, an omitted project falls back to the token's only project (else the server's default
@@ -97,7 +100,7 @@ def resolve(project: str | None, default: str | None) -> str | None:
     """
     principal = current()
     if principal is None:
-        return projects.resolve(project, default)
+        return projects.resolve(project, default, name_of)
     if project is not None and project.strip().lower() == PERSONAL:
         return principal.personal
     if project is None or not project.strip():
@@ -105,7 +108,7 @@ def resolve(project: str | None, default: str | None) -> str | None:
             return next(iter(principal.projects))
         return default if default and principal.can_see(default) else None
     # A remote client's path names nothing on this machine: never look it up on the server's disk.
-    scope = projects.normalise_name(project)
+    scope = name_of(project)
     check(scope)
     return scope
 
@@ -125,6 +128,26 @@ def check(scope: str | None, subject: str = "") -> None:
         f"{where} project {scope!r}, which the token of {principal.identity!r} does not allow (allowed "
         f"projects: {allowed}; the team scope 'global' and project='personal' are always allowed)"
     )
+
+
+def owner() -> str:
+    """Who a new trajectory or recall belongs to: the caller's identity; "" for the local user."""
+    principal = current()
+    return principal.identity if principal is not None else ""
+
+
+def owns(row_owner: str | None) -> bool:
+    """Whether the caller may act on a trajectory or recall of `row_owner` (the local user may on any)."""
+    principal = current()
+    return principal is None or (row_owner or "") == principal.identity
+
+
+def owner_filter(column: str) -> tuple[str, list[str]]:
+    """A SQL condition (and its parameters) keeping rows the caller owns (all for the local user)."""
+    principal = current()
+    if principal is None:
+        return "1 = 1", []
+    return f"{column} = ?", [principal.identity]
 
 
 def partitions(scope: str | None) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import good_item
 
-from rb_mcp.errors import BankError, InputError
+from rb_mcp.errors import InputError
 from rb_mcp.loop.bank import Bank
 
 BOTH_BACKENDS = True  # each test using the bank runs on SQLite and on PostgreSQL (conftest)
@@ -36,7 +36,7 @@ def test_one_call_record_then_recall(bank: Bank):
     assert hit.items[0].kind == "strategy"
     assert hit.items[0].provenance.trajectory_id == r.trajectory_id
     assert "Strategies that worked before" in hit.guidance
-    assert f"recall_id={hit.recall_id}" in hit.guidance
+    assert f'recall_id="{hit.recall_id}"' in hit.guidance
 
 
 def test_pending_judge_and_distill_round_trip(bank: Bank):
@@ -71,7 +71,7 @@ def test_items_need_outcome_and_limit(bank: Bank):
         bank.record(task="t task", summary="s", outcome="success", items=[good_item(i) for i in range(4)])
     with pytest.raises(InputError, match="steps .* or a summary"):
         bank.record(task="t task")
-    with pytest.raises(BankError, match="no trajectory"):
+    with pytest.raises(InputError, match="trajectory_id 999 is unknown"):
         bank.record(trajectory_id=999, outcome="success")
 
 
@@ -134,8 +134,8 @@ def test_credit_from_verdicts_changes_counts_and_rank(bank: Bank):
 
 
 def test_unknown_recall_id_is_an_input_error(bank: Bank):
-    with pytest.raises(InputError, match="recall_id 42 is unknown"):
-        bank.record(task="t task", summary="s", recall_id=42)
+    with pytest.raises(InputError, match="recall_id is unknown"):
+        bank.record(task="t task", summary="s", recall_id="42")
 
 
 def test_copied_recalled_text_is_rejected(bank: Bank):

@@ -22,7 +22,7 @@ def _fill(bank: Bank) -> None:
                         items=[good_item(1)], files=["src/parser.py"], project="acme/app")  # fmt: skip
     recall = bank.recall("Parser crashes on empty input", project="acme/app")
     bank.record(task="Cache never expires entries", summary="s", outcome="failure", recall_id=recall.recall_id,
-                items=[good_item(2, title="Check the cache expiry clock before blaming eviction",
+                project="acme/app", items=[good_item(2, title="Check the cache expiry clock before blaming eviction",
                                     content="Compare the clock the cache reads with wall time, freeze it in a test, and "
                                     "only then look at the eviction policy; skewed clocks keep entries forever.")])  # fmt: skip
     bank.record(task="Login form rejects valid emails", steps=["read the regex"])  # pending

@@ -24,6 +24,7 @@ import rb_mcp
 from rb_mcp.admin import stats
 from rb_mcp.config import Config
 from rb_mcp.hooks import EVENTS, events, state, transcript
+from rb_mcp.ids import recall_number
 from rb_mcp.loop.bank import Bank
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,7 +203,7 @@ def test_a_forgetful_session_leaves_its_work_pending_for_distill(tmp_path, env, 
     (trajectory_id,) = state.load(session.id).stored.values()
     kept = bank.trajectory(trajectory_id)
     assert kept.task == PROMPT and kept.status == "pending_verdict" and kept.outcome is None
-    assert kept.project == PROJECT and kept.recall_id == recall_id
+    assert kept.project == PROJECT and kept.recall_id == recall_number(bank.id_key, recall_id)
     assert kept.files == ["src/export.py", "notes.txt"]
     steps = [s.text() for s in kept.steps]
     assert steps[0] == "action: Write src/export.py"

@@ -463,14 +463,23 @@ def test_secrets_never_reach_the_bank_the_logs_or_exports(tmp_path, isolated_env
                     "steps": [{"thought": secret_text, "action": f"grep -r {secret_text}", "observation": every}],
                     "summary": secret_text, "outcome": "success", "rationale": secret_text[:2000],
                     "items": [lesson], "files": [f"config/{kind}.env"],
+                    "project": f"acme/{kind} {secret_text}"[:300], "group_id": f"rotate {secret_text}"[:200],
                 })  # fmt: skip
                 assert not r.is_error, text_of(r)
                 assert r.structured_content["stored"], r.structured_content
+                again = await client.call_tool("recall_strategies", {
+                    "task": f"Rotate the {kind} credential", "project": f"acme/{kind} {secret_text}"[:300]})  # fmt: skip
+                assert r.structured_content["stored"][0]["id"] in [
+                    i["id"] for i in again.structured_content["items"]
+                ]
+                assert leaks(json.dumps(again.structured_content).encode(), corpus) == []
             pending = await client.call_tool("record_trajectory", {"task": "Leaked keys", "summary": every})
             tid = pending.structured_content["trajectory_id"]
             await client.call_tool("record_trajectory", {"trajectory_id": tid, "outcome": "failure",
                                                          "rationale": every[:2000]})  # fmt: skip
-            for mode, extra in (("sequential", {}), ("parallel", {"group_id": "g1", "outcome": "failure"})):
+            leaky_group = "g1 " + corpus["github"][0]
+            for mode, extra in (("sequential", {"group_id": leaky_group}),
+                                ("parallel", {"group_id": leaky_group, "outcome": "failure"})):  # fmt: skip
                 r = await client.call_tool("refine_attempt", {"task": "Leaked keys", "attempt": every,
                                                               "mode": mode, **extra})  # fmt: skip
                 assert not r.is_error, text_of(r)
@@ -600,8 +609,9 @@ def test_forged_import_is_refused_before_anything_is_written(bank, case):
 @pytest.mark.timeout(120)
 def test_garbled_stdio_stream_does_not_stop_the_server(isolated_env):
     """Invalid UTF-8 is replaced and answered. Lines the SDK cannot parse (not JSON, nested deeper
-    than its parser allows, lone surrogate escapes) get no reply at all (mcp 2.3 drops them), but
-    the server keeps answering the next request."""
+    than its parser allows, lone surrogate escapes) are answered with a JSON-RPC error carrying the
+    request's own id when it can be read (mcp 2.3 alone drops them: the client would wait forever),
+    and the server keeps answering the next request."""
     proc = subprocess.Popen([sys.executable, "-m", "rb_mcp", "serve"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=isolated_env)  # fmt: skip
     replies: queue.Queue[dict] = queue.Queue()
@@ -617,10 +627,10 @@ def test_garbled_stdio_stream_does_not_stop_the_server(isolated_env):
         return (b'{"jsonrpc": "2.0", "id": %d, "method": "tools/call", "params": {"name": "recall_strategies", '
                 b'"arguments": %s}}' % (n, arguments))  # fmt: skip
 
-    def reply(n: int) -> dict:
+    def reply(n: int | None) -> dict:
         while True:
             got = replies.get(timeout=60)
-            if got.get("id") == n:
+            if got.get("id") == n and ("result" in got or "error" in got):
                 return got
 
     try:
@@ -642,10 +652,19 @@ def test_garbled_stdio_stream_does_not_stop_the_server(isolated_env):
         send(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}')
         send(call(2, b'{"task": "bad bytes \xff\xfe\xc3\x28 in the task"}'))
         assert reply(2)["result"]["isError"] is False
-        send(call(3, b'{"task": "x", "project": ' + b"[" * 5000 + b"]" * 5000 + b"}"))
+        send(call(3, b'{"task": "x", "project": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"))
+        deep = reply(3)["error"]
+        assert deep["code"] == -32700 and "too deeply" in deep["message"]
         send(call(4, b'{"task": "x\\ud800y"}'))
+        surrogate = reply(4)["error"]
+        assert surrogate["code"] == -32700 and "surrogate" in surrogate["message"]
         send(b"this is not json {")
+        assert reply(None)["error"]["code"] == -32700
         send(b"\x00\x01\x02")
+        assert reply(None)["error"]["code"] == -32700
+        send(b'{"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "recall_strategies", '
+             b'"arguments": {"task": "' + b"x" * 10 + b'", "kinds": ["' + b"\\udfff" + b'"]}}}')  # fmt: skip
+        assert reply(6)["error"]["code"] == -32700
         send(call(5, b'{"task": "still there?"}'))
         assert reply(5)["result"]["isError"] is False
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
 from conftest import good_item
 from mcp import Client
@@ -65,16 +66,21 @@ class Server:
     def __init__(self, env: dict[str, str], url: str, tokens: dict[str, str], port: int = 0):
         self.env, self.url, self.tokens, self.port = env, url, tokens, port
 
-    def client(self, token: str | None, **headers: str) -> Client:
+    def client(self, token: str | None, sampler: Any = None, **headers: str) -> Client:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         http = create_mcp_http_client(headers=headers)
-        return Client(streamable_http_client(self.url, http_client=http))
+        return Client(streamable_http_client(self.url, http_client=http), sampling_callback=sampler)
 
     def post_init(self, **headers: str) -> httpx2.Response:
+        return self.post(INIT, **headers)
+
+    def post(self, body: dict[str, Any] | bytes, **headers: str) -> httpx2.Response:
         async def go() -> httpx2.Response:
-            async with httpx2.AsyncClient() as h:
-                return await h.post(self.url, json=INIT, headers=ACCEPT | headers)
+            async with httpx2.AsyncClient(timeout=60) as h:
+                if isinstance(body, bytes):
+                    return await h.post(self.url, content=body, headers=ACCEPT | headers)
+                return await h.post(self.url, json=body, headers=ACCEPT | headers)
 
         return anyio.run(go)
 
@@ -222,7 +228,7 @@ def test_identity_decides_what_a_client_sees(server: Server):
             assert "personal memory" in text
             text = await refused(client, "record_trajectory", {"trajectory_id": pending["trajectory_id"],
                                                                 "outcome": "failure"})  # fmt: skip
-            assert f"trajectory {pending['trajectory_id']}" in text
+            assert f"trajectory_id {pending['trajectory_id']} is unknown here" in text
             for item_id in (mine_id, other_id):
                 with pytest.raises(Exception, match="no memory item"):
                     await client.read_resource(f"rb://items/{item_id}")
@@ -245,6 +251,93 @@ def test_identity_decides_what_a_client_sees(server: Server):
             assert own["stored"][0]["id"] not in {i["id"] for i in seen["items"]}
 
     anyio.run(go)
+
+
+class Sampler:
+    """A client's model for sampling: keeps what the server asked, answers with a short review."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def __call__(
+        self, context: Any, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        self.seen += [m.content.text for m in params.messages if isinstance(m.content, types.TextContent)]
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="Looks fine; test it."), model="m"
+        )
+
+
+def test_ids_are_capabilities_of_their_owner(server: Server):
+    """Bob reuses alice's group_id and replays her team-scope recall_id: her refinement note never
+    reaches his prompt or his client's model, her personal item is not harmed, her credit stays hers,
+    and his refusal says no more than a made-up id gets."""
+    alice, bob = server.tokens["alice"], server.tokens["bob"]
+    marker = "alice-only refinement marker"
+    task = "Date picker shows the wrong month after a daylight saving change"
+
+    async def go():
+        async with server.client(alice) as client:
+            await call(client, "refine_attempt", {"task": task, "attempt": marker, "mode": "sequential",
+                                                  "group_id": "shared", "project": "acme/app"})  # fmt: skip
+            mine = await call(client, "record_trajectory", record_args(task, "personal", 30))
+            team = await call(client, "recall_strategies", {"task": task, "project": "global"})
+            assert mine["stored"][0]["id"] in [i["id"] for i in team["items"]]
+        sampler = Sampler()
+        async with server.client(bob, sampler) as client:
+            check = await call(client, "refine_attempt", {"task": task, "attempt": "bob's attempt",
+                                                          "mode": "sequential", "group_id": "shared"})  # fmt: skip
+            assert check["iteration"] == 1 and marker not in json.dumps(check)
+            assert sampler.seen and not any(marker in text for text in sampler.seen)
+            replay = await refused(client, "record_trajectory", {"task": "t task", "summary": "s", "outcome": "failure",
+                                                                 "project": "global", "recall_id": team["recall_id"]})  # fmt: skip
+            number = team["recall_id"].split("-")[0]
+            for forged in (f"{number}-aaaaaaaaaaaaaaaa", number, "1-" + team["recall_id"].split("-")[1]):
+                assert await refused(client, "record_trajectory", {"task": "t task", "summary": "s",
+                                                                   "recall_id": forged}) == replay  # fmt: skip
+            assert "alice" not in replay and "personal" not in replay
+        async with server.client(alice) as client:
+            done = await call(client, "record_trajectory", {"task": task, "summary": "s", "outcome": "success",
+                                                            "project": "global", "recall_id": team["recall_id"]})  # fmt: skip
+            assert mine["stored"][0]["id"] in done["credited"]
+            again = await call(client, "recall_strategies", {"task": task, "project": "personal"})
+            hit = next(i for i in again["items"] if i["id"] == mine["stored"][0]["id"])
+            assert (hit["helped"], hit["harmed"]) == (1, 0)
+
+    anyio.run(go)
+
+
+def test_host_and_origin_must_match_exactly(server: Server):
+    token = {"Authorization": f"Bearer {server.tokens['alice']}"}
+    port = server.port
+    assert server.post_init(**token, Host=f"localhost:{port}").status_code == 200
+    for host in (f"localhost:{port}.evil.example", f"127.0.0.1:{port}@evil.example", f"localhost:{port}x",
+                 f"{PROXY_NAME}.evil.example", "localhost:", "localhost"):  # fmt: skip
+        assert server.post_init(**token, Host=host).status_code == 421, host
+    for origin in ("http://localhost:3000.evil.example", "http://localhost:3000@evil.example",
+                   ALLOWED_ORIGIN + ".evil.example", "http://localhost:"):  # fmt: skip
+        assert server.post_init(**token, Origin=origin).status_code == 403, origin
+    assert server.post_init(**token, Origin="http://[::1]:5173").status_code == 200
+
+
+def test_raw_requests_that_do_not_parse_get_a_json_rpc_error_with_their_id(server: Server):
+    token = {"Authorization": f"Bearer {server.tokens['alice']}"}
+    opened = server.post_init(**token)
+    session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+    server.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, **token, **session)
+
+    def tool_call(n: int, arguments: bytes) -> bytes:
+        return (b'{"jsonrpc": "2.0", "id": %d, "method": "tools/call", "params": {"name": "recall_strategies", '
+                b'"arguments": %s}}' % (n, arguments))  # fmt: skip
+
+    surrogate = server.post(tool_call(7, b'{"task": "x\\ud800y"}'), **token, **session)
+    deep = server.post(tool_call(8, b'{"task": "x", "project": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+                       **token, **session)  # fmt: skip
+    for response, n, words in ((surrogate, 7, "surrogate"), (deep, 8, "too deeply")):
+        answer = response.json()
+        assert response.status_code == 400 and answer["id"] == n, answer
+        assert answer["error"]["code"] == -32700 and words in answer["error"]["message"]
+    assert server.post(tool_call(9, b'{"task": "x\\ud800y"}')).status_code == 401  # no token: not even parsed
 
 
 def test_refuses_non_loopback_without_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
@@ -316,7 +409,7 @@ def test_readme_nginx_example_terminates_tls(server: Server, tmp_path: Path):
             http = httpx2.AsyncClient(headers=headers, verify=trust, timeout=60)
             async with http, Client(streamable_http_client(url, http_client=http)) as client:
                 hit = await call(client, "recall_strategies", {"task": "parser fails on empty input"})
-                assert hit["recall_id"] >= 1
+                assert hit["recall_id"]
             async with httpx2.AsyncClient(verify=trust) as h:
                 response = await h.post(url, json=INIT, headers=ACCEPT | {"Host": PROXY_NAME})
                 assert response.status_code == 401

@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1] / "rb_mcp"
 SDK = ("mcp", "mcp_types")
 DRIVERS = ("sqlite3", "sqlean", "sqlite_vec", "psycopg", "psycopg_pool", "pgvector")
@@ -188,15 +190,69 @@ def _sql_literals(module: str) -> Iterator[tuple[int, str]]:
                 yield node.lineno, text
 
 
+def test_sql_lives_only_in_the_store():
+    found = [
+        f"{m}:{line}: {text.strip()[:70]!r}"
+        for m in MODULES
+        if not m.startswith("rb_mcp.store")
+        for line, text in _sql_literals(m)
+    ]
+    assert not found, "SQL outside rb_mcp/store/:\n" + "\n".join(found)
+
+
+def test_nothing_above_the_store_runs_sql_through_it():
+    calls = re.compile(r"\.(execute|executemany|executescript)\(|\bstore\.(query|one)\(|\bdb\.\w+\(")
+    found = [
+        f"{m}:{n}: {line.strip()[:80]}"
+        for m, path in MODULES.items()
+        if not m.startswith("rb_mcp.store")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if calls.search(line)
+    ]
+    assert not found, "raw database calls outside rb_mcp/store/:\n" + "\n".join(found)
+
+
+def test_nothing_above_the_store_asks_which_backend_it_is():
+    probe = re.compile(
+        r"\.dialect\b|hasattr\(\s*\w*store|getattr\(\s*\w*store|\bis_url\(|PgStore|SqliteStore"
+    )
+    found = [
+        f"{m}:{n}: {line.strip()[:80]}"
+        for m, path in MODULES.items()
+        if not m.startswith("rb_mcp.store")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if probe.search(line)
+    ]
+    assert not found, "backend checks outside rb_mcp/store/:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_modules_stay_readable(module):
+    lines = len(MODULES[module].read_text().splitlines())
+    assert lines <= 520, f"{module} has {lines} lines; split it (the house limit is about 500)"
+
+
 def test_both_backends_implement_the_store_protocol():
+    from rb_mcp.store.housekeeping import HousekeepingRows
+    from rb_mcp.store.items import ItemRows
     from rb_mcp.store.postgres import PgStore
     from rb_mcp.store.protocol import Store
     from rb_mcp.store.sqlite import SqliteStore
+    from rb_mcp.store.trajectories import TrajectoryRows
 
-    wanted = {n for n in dir(Store) if not n.startswith("_")}
+    wanted = {n for n in vars(Store) if not n.startswith("_")}
     for impl in (SqliteStore, PgStore):
-        missing = sorted(n for n in wanted if not hasattr(impl, n) and n not in impl.__annotations__)
+        missing = sorted(n for n in wanted if not hasattr(impl, n))
         assert not missing, f"{impl.__name__} lacks {missing}"
+    # Every shared method the loop can call is part of the protocol, so it stays the whole interface.
+    for mixin in (ItemRows, TrajectoryRows, HousekeepingRows):
+        unlisted = sorted(n for n in vars(mixin) if not n.startswith("_") and n not in wanted)
+        assert not unlisted, f"{mixin.__name__} methods missing from the Store protocol: {unlisted}"
+    # The mixins must not shadow one another: a name defined twice would silently pick one.
+    names = [
+        n for m in (ItemRows, TrajectoryRows, HousekeepingRows) for n in vars(m) if not n.startswith("__")
+    ]
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
 
 
 def test_the_checks_see_what_they_look_for(tmp_path):

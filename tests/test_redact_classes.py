@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rb_mcp.gate import item_problems
+from rb_mcp.loop.gate import item_problems
 from rb_mcp.redact import find_secrets, redact
 
 _RNG = random.Random(1212)

@@ -110,7 +110,7 @@ def store_pending(
     steps: Sequence[dict[str, str]],
     summary: str,
     files: Sequence[str],
-    recall_id: int | None,
+    recall_id: str | None,
     session_id: str,
 ) -> int:
     """Store the trajectory of a session that ended without recording it: pending, no verdict.

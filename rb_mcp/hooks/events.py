@@ -104,7 +104,7 @@ def user_prompt_submit(payload: Payload) -> Output:
 
 
 def guidance(
-    hits: Sequence[RecallHit], episodes: Sequence[Episode], recall_id: int, budget_tokens: int
+    hits: Sequence[RecallHit], episodes: Sequence[Episode], recall_id: str, budget_tokens: int
 ) -> tuple[str, list[RecallHit], list[Episode]]:
     """The added context, whole items only, within the token budget; and what made it in."""
     budget = budget_tokens * CHARS_PER_TOKEN

@@ -30,7 +30,7 @@ def state_dir() -> Path:
 
 @dataclass
 class Recall:
-    recall_id: int
+    recall_id: str
     prompt: str
     items: list[int]
 

@@ -14,18 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rb_mcp import ids, prompts, visibility
 from rb_mcp import project as projects
-from rb_mcp import prompts, visibility
 from rb_mcp.config import Config
 from rb_mcp.embed import Embedder, FastEmbedder
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.llm import LLM
-from rb_mcp.loop import consolidate, curate, distill, refine
+from rb_mcp.loop import consolidate, curate, distill, ownership, refine
 from rb_mcp.loop import items as item_ops
 from rb_mcp.loop import trajectories as trajs
 from rb_mcp.loop.recall import Retriever
-from rb_mcp.loop.trajectories import DEFAULT_KIND, MAX_RECORD_ITEMS, coerce_steps
+from rb_mcp.loop.trajectories import DEFAULT_KIND, MAX_RECORD_ITEMS
 from rb_mcp.models import (
+    MAX_PROJECT,
     ItemDraft,
     Kind,
     MemoryItem,
@@ -35,11 +36,21 @@ from rb_mcp.models import (
     RefineResult,
     Step,
     Trajectory,
+    is_blank,
 )
 from rb_mcp.redact import redact
 from rb_mcp.store import GLOBAL, Store, open_store
 
 log = logging.getLogger(__name__)
+
+
+def _id_key(store: Store) -> str:
+    key = store.get_meta(ids.KEY_META)
+    if not key:
+        raise BankError(
+            f"the bank at {store.path} has no id key (made by its schema migration); run `rb-mcp doctor`"
+        )
+    return key
 
 
 class Bank:
@@ -50,6 +61,7 @@ class Bank:
         self.store = store or open_store(config.bank)
         self.embedder: Embedder = embedder or FastEmbedder(config.model)
         self.default_project = config.project or projects.default_for_cwd()
+        self.id_key = _id_key(self.store)
         self._vectors_ready = False
         self.retriever = Retriever(self)
 
@@ -78,33 +90,28 @@ class Bank:
         self.ready_vectors()
         return self.embedder.embed([text])[0]
 
+    def name_of(self, project: str) -> str:
+        """The scope key of a project name a caller sent, as stored: secrets redacted (`rb_mcp.ids`)."""
+        if is_blank(project):
+            raise InputError("project is empty; pass a project name, a repository path, or leave it out")
+        projects.normalise_name(project)  # its checks: not empty, not too long
+        return ids.stored_name(project, self.id_key, projects.key_of, MAX_PROJECT)
+
+    def _stored(self, scope: str | None) -> str | None:
+        # A key found on this machine (a git remote, RB_MCP_PROJECT) is redacted like a caller's name.
+        return ids.stored_name(scope, self.id_key, str, MAX_PROJECT) if scope else scope
+
     def scope_of(self, project: str | None) -> str | None:
-        return visibility.resolve(project, self.default_project)
+        return self._stored(visibility.resolve(project, self._stored(self.default_project), self.name_of))
 
     def trajectory(self, trajectory_id: int) -> Trajectory:
         return trajs.get_trajectory(self.store, trajectory_id)
-
-    def check_group(self, group_id: str | None) -> None:
-        """Refuse a group_id whose attempts live in a scope the caller may not see (its notes would leak)."""
-        if group_id:
-            for where in self.store.group_scopes(group_id):
-                visibility.check(where, f"group_id {group_id!r} (choose another id)")
-
-    def _check_recall_id(self, recall_id: int | None) -> None:
-        if recall_id is None:
-            return
-        event = self.store.recall_event(recall_id)
-        if event is None:
-            raise InputError(
-                f"recall_id {recall_id} is unknown; pass the recall_id that recall_strategies returned"
-            )
-        visibility.check(event["project"], f"recall_id {recall_id}")
 
     # ---- recall ----------------------------------------------------------------------------
     def recall(
         self, task: str, project: str | None = None, k: int | None = None, kinds: Sequence[Kind] | None = None
     ) -> RecallResult:
-        if not task or not task.strip():
+        if is_blank(task):
             raise InputError("task is empty; describe the task you are about to start")
         return self.retriever.recall(task, self.scope_of(project), k or self.config.k, kinds)
 
@@ -119,12 +126,14 @@ class Bank:
         items: Sequence[ItemDraft | dict[str, Any]] | None = None,
         files: Sequence[str] | None = None,
         project: str | None = None,
-        recall_id: int | None = None,
+        recall_id: str | None = None,
         group_id: str | None = None,
         trajectory_id: int | None = None,
         llm: LLM | None = None,
         progress: distill.ProgressFn | None = None,
     ) -> RecordResult:
+        """Record, judge and distill a trajectory, or answer a pending one (`trajectory_id`). Every
+        argument is checked before the first write: a refused call leaves the bank as it was."""
         drafts = (
             [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
         )
@@ -133,15 +142,18 @@ class Bank:
                 f"items holds {len(drafts)} items; send at most {MAX_RECORD_ITEMS}, the most transferable"
             )
         if trajectory_id is None:
-            trajectory_id = self._new_task(
-                task, steps, summary, outcome, rationale, files, project, recall_id, group_id
-            )
+            task_row = self._new_task(task, steps, summary, files, project, recall_id, group_id)
+            if drafts and outcome is None:
+                raise InputError(
+                    "items need a verdict first: pass outcome (success, failure or impossible) with them"
+                )
+            trajs.refuse_unusable(drafts, item_ops.recalled_texts(self.store, task_row["recall_id"]),
+                                  "no item was stored and nothing was recorded; fix these and send the call "
+                                  "again (or items=[] if nothing transferable was learned):\n")  # fmt: skip
+            trajectory_id = trajs.insert_trajectory(self, **task_row)
+        else:
+            self._check_answer(trajectory_id, drafts, outcome, project, recall_id, group_id)
         traj = self.trajectory(trajectory_id)
-        visibility.check(traj.project, f"trajectory {trajectory_id}")
-        if traj.role == "refine":
-            raise BankError(
-                f"trajectory {trajectory_id} is a refinement note; record the final attempt instead"
-            )
         credited: list[int] = []
         if outcome is not None and traj.outcome is None:
             credited = self._apply_verdict(traj, outcome, rationale or "")
@@ -285,28 +297,48 @@ class Bank:
         """Drain the queue: pending trajectories and attempt groups ready for a contrast."""
         return distill.drain(self, llm, limit=limit, progress=progress, sweep=sweep)
 
-    def _new_task(self, task, steps, summary, outcome, rationale, files, project, recall_id, group_id) -> int:
-        if not task or not task.strip():
+    def _new_task(self, task, steps, summary, files, project, recall_id, group_id) -> dict[str, Any]:
+        """The checked columns of a new trajectory, nothing written yet."""
+        if is_blank(task):
             raise InputError("task is empty; pass the task the trajectory worked on")
-        step_list = coerce_steps(steps)
-        if not step_list and not (summary or "").strip():
+        step_list = trajs.checked_steps(steps)
+        if not step_list and is_blank(summary):
             raise InputError("pass steps (what was done and seen) or a summary of the trajectory")
-        self._check_recall_id(recall_id)
-        self.check_group(group_id)
-        return trajs.insert_trajectory(
-            self,
-            task=task,
-            project=self.scope_of(project),
-            steps=step_list,
-            summary=summary or "",
-            outcome=None,
-            rationale="",
-            files=files or [],
-            status="pending_verdict",
-            role="attempt" if group_id else "task",
-            recall_id=recall_id,
-            group_id=group_id,
-        )
+        scope = self.scope_of(project)
+        group = ownership.group_of(self, group_id, scope)
+        return dict(
+            task=task, project=scope, steps=step_list, summary=summary or "", outcome=None, rationale="",
+            files=files or [], status="pending_verdict", role="attempt" if group else "task",
+            recall_id=ownership.recall_of(self, recall_id, scope), group_id=group,
+        )  # fmt: skip
+
+    def _check_answer(self, trajectory_id, drafts, outcome, project, recall_id, group_id) -> None:
+        """Refuse an answer to a pending trajectory that would be refused after writing something."""
+        traj = ownership.own_trajectory(self, trajectory_id, project)
+        if recall_id is not None and ownership.recall_of(self, recall_id, traj.project) != traj.recall_id:
+            raise InputError(f"recall_id is not the recall of trajectory {trajectory_id}; leave it out")
+        if group_id is not None and ownership.group_of(self, group_id, traj.project) != traj.group_id:
+            raise InputError(f"group_id is not the group of trajectory {trajectory_id}; leave it out")
+        if traj.role == "refine":
+            raise BankError(
+                f"trajectory {trajectory_id} is a refinement note; record the final attempt instead"
+            )
+        if outcome is not None and traj.outcome is not None and outcome != traj.outcome:
+            raise InputError(
+                f"trajectory {trajectory_id} was already judged {traj.outcome}; record a new trajectory for a new attempt"
+            )
+        if drafts and outcome is None and traj.outcome is None:
+            raise InputError(
+                "items need a verdict first: pass outcome (success, failure or impossible) with them"
+            )
+        if drafts and traj.status == "distilled":
+            raise InputError(
+                f"trajectory {trajectory_id} is already distilled; record a new trajectory instead"
+            )
+        trajs.refuse_unusable(drafts, item_ops.recalled_texts(self.store, traj.recall_id),
+                              f"no item was stored for trajectory {trajectory_id}; fix these and call "
+                              f"record_trajectory(trajectory_id={trajectory_id}, items=[...]) again (or items=[] "
+                              "if nothing transferable was learned):\n")  # fmt: skip
 
     def _distill(self, traj: Trajectory, drafts: list[ItemDraft], credited: list[int]) -> RecordResult:
         stored, rejected = trajs.gate_and_store(
@@ -350,7 +382,7 @@ class Bank:
 
     def move(self, item_id: int, scope: str) -> bool:
         """Move an item to another scope (`global` promotes it to team memory)."""
-        return curate.move_item(self.store, item_id, scope)
+        return curate.move_item(self.store, item_id, self._stored(scope) or scope)
 
     def backup(self, target: str | Path) -> Path:
         """An online, checked copy of the bank in a new SQLite file."""

@@ -43,7 +43,7 @@ RECALLED = "[recalled memory]"
 # A line of rb-mcp's own guidance: one that carries a mark recall writes (its `{recall_id}`, any id).
 _GUIDANCE_LINE = re.compile(
     r"^.*(?:"
-    + "|".join(r"\d+".join(map(re.escape, mark.split("{recall_id}"))) for mark in GUIDANCE_MARKS)
+    + "|".join(r"[0-9a-z-]{1,40}".join(map(re.escape, mark.split("{recall_id}"))) for mark in GUIDANCE_MARKS)
     + r").*$\n?",
     re.MULTILINE,
 )

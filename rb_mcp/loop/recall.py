@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rb_mcp import visibility
+from rb_mcp import ids, visibility
 from rb_mcp.errors import EmbedError, StoreError
 from rb_mcp.loop.items import get_items
 from rb_mcp.models import Episode, Kind, Provenance, RecallHit, RecallResult
@@ -40,7 +40,7 @@ INTRO = "Memory from past tasks (rb-mcp)"
 STRATEGIES = "Strategies that worked before:"
 PITFALLS = "Pitfalls to avoid (learned from failures):"
 EPISODES = "Related past tasks"
-RECORD_HINT = "call record_trajectory with recall_id={recall_id}"
+RECORD_HINT = 'call record_trajectory with recall_id="{recall_id}"'
 GUIDANCE_MARKS = (INTRO, STRATEGIES, PITFALLS, EPISODES, RECORD_HINT)
 
 RRF_K = 60
@@ -140,7 +140,8 @@ class Retriever:
         )
         eps = self._episodes(task_scores, task_sims, set(task_files), k) if episodes else []
         hits, eps, guidance, truncated = self._budget(hits, eps, scope)
-        recall_id = self._log(task, scope, k, hits) if log_event else 0
+        logged = self._log(task, scope, k, hits) if log_event else 0
+        recall_id = ids.recall_handle(self.bank.id_key, logged) if logged else None
         if log_event and recall_id and (hits or eps):
             guidance += f"\nWhen the task is done, {RECORD_HINT.format(recall_id=recall_id)}."
         elif log_event and not recall_id:
@@ -371,7 +372,9 @@ class Retriever:
         """The recall event (for credit later); 0 when the bank cannot be written (full, read-only):
         the memories are still worth returning."""
         try:
-            return self.store.log_recall(redact(task)[:2000], scope, k, [(hit.id, hit.score) for hit in hits])
+            return self.store.log_recall(
+                redact(task)[:2000], scope, k, [(hit.id, hit.score) for hit in hits], visibility.owner()
+            )
         except StoreError as exc:
             log.warning("recall not logged: %s", exc)
             return 0

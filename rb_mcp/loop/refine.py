@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from rb_mcp import prompts
 from rb_mcp.errors import InputError
 from rb_mcp.llm import LLM
-from rb_mcp.loop import consolidate, distill
+from rb_mcp.loop import consolidate, distill, ownership
 from rb_mcp.loop import trajectories as trajs
 from rb_mcp.loop.trajectories import MAX_CONTRAST_ITEMS, MAX_RECORD_ITEMS, coerce_steps, steps_text
-from rb_mcp.models import AttemptView, ItemDraft, Outcome, RefineResult, Step
+from rb_mcp.models import AttemptView, ItemDraft, Outcome, RefineResult, Step, is_blank
 from rb_mcp.store import GLOBAL
 
 if TYPE_CHECKING:
@@ -39,33 +39,45 @@ def refine(
     llm: LLM | None = None,
     progress: distill.ProgressFn | None = None,
 ) -> RefineResult:
-    if not task or not task.strip():
+    """One refinement step. `group_id` is the caller's name for the attempt group; the bank keeps the
+    group under its stored id (`rb_mcp.ids.group_key`: the caller's identity and project in it).
+    Every argument is checked before the first write."""
+    if is_blank(task):
         raise InputError("task is empty; pass the task the attempts are for")
+    if mode not in ("sequential", "parallel"):
+        raise InputError(f"mode {mode!r} is unknown; use 'sequential' or 'parallel'")
     drafts = [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
     scope = bank.scope_of(project)
-    bank.check_group(group_id)
+    if mode == "sequential" and outcome is not None:
+        raise InputError(
+            "outcome is for parallel mode; in sequential mode record the final attempt with "
+            "record_trajectory(group_id=..., outcome=...)"
+        )
+    if mode == "parallel" and iteration is not None:
+        raise InputError("iteration is for sequential mode; parallel attempts are numbered as they arrive")
+    if mode == "parallel" and outcome is not None and is_blank(attempt):
+        raise InputError("outcome judges an attempt: pass the attempt with it")
     if mode == "sequential":
-        result = _refine_sequential(bank, task, attempt, group_id, iteration, drafts, scope)
+        group_id = group_id or f"g-{secrets.token_hex(6)}"
+        key = ownership.group_of(bank, group_id, scope) or ""
+        result = _refine_sequential(bank, task, attempt, group_id, key, iteration, drafts, scope)
         if llm is not None and bank.config.llm_check_turns > 0:
-            result = _review_by_model(bank, result, task, attempt, llm, progress)
+            result = _review_by_model(bank, result, key, task, attempt, llm, progress)
         return result
-    if mode == "parallel":
-        return _refine_parallel(bank, task, attempt, group_id, outcome, drafts, scope, llm, progress)
-    raise InputError(f"mode {mode!r} is unknown; use 'sequential' or 'parallel'")
+    return _refine_parallel(bank, task, attempt, group_id, outcome, drafts, scope, llm, progress)
 
 
-def _refine_sequential(bank: Bank, task, attempt, group_id, iteration, drafts, scope) -> RefineResult:
-    if not attempt or not attempt.strip():
+def _refine_sequential(bank: Bank, task, attempt, group_id, key, iteration, drafts, scope) -> RefineResult:
+    if is_blank(attempt):
         raise InputError("attempt is empty; pass your current attempt (with what you corrected at the top)")
     if drafts is not None and len(drafts) > MAX_RECORD_ITEMS:
         raise InputError(f"items holds {len(drafts)} notes; send at most {MAX_RECORD_ITEMS}")
-    group_id = group_id or f"g-{secrets.token_hex(6)}"
-    previous = trajs.group_notes(bank.store, group_id)
+    previous = trajs.group_notes(bank.store, key)
     if iteration is None:
         iteration = max((i for i, _ in previous), default=0) + 1
     trajectory_id = trajs.insert_trajectory(
         bank, task=task, project=scope, steps=[Step(action=attempt)], summary="", outcome=None, rationale="",
-        files=[], status="signal", role="refine", group_id=group_id, iteration=iteration,
+        files=[], status="signal", role="refine", group_id=key, iteration=iteration,
     )  # fmt: skip
     stored, rejected = [], []
     if drafts:
@@ -91,11 +103,11 @@ def _refine_sequential(bank: Bank, task, attempt, group_id, iteration, drafts, s
 
 
 def _review_by_model(
-    bank: Bank, result: RefineResult, task: str, attempt: str, llm: LLM, progress
+    bank: Bank, result: RefineResult, key: str, task: str, attempt: str, llm: LLM, progress
 ) -> RefineResult:
     """The server's model runs the self-check (and its 'check again' turns); each pass is kept on the
     refinement note as a signal for the final extraction."""
-    previous = [(i, n) for i, n in trajs.group_notes(bank.store, result.group_id) if i != result.iteration]
+    previous = [(i, n) for i, n in trajs.group_notes(bank.store, key) if i != result.iteration]
     lessons = [f"{h.title}: {h.content}" for h in result.lessons]
     reviews, note = distill.review(bank, task, attempt, result.iteration or 1, previous, lessons, llm)
     distill.tick(progress, 1, 1, "reviewed" if reviews else "review failed")
@@ -116,15 +128,33 @@ def _review_by_model(
 def _refine_parallel(
     bank: Bank, task, attempt, group_id, outcome, drafts, scope, llm=None, progress=None
 ) -> RefineResult:
-    if not group_id:
+    if group_id is None:
         raise InputError("parallel mode needs group_id: use one id for all attempts of this task")
-    if attempt and attempt.strip():
-        _insert_attempt(bank, task, attempt, group_id, outcome, scope)
+    key = ownership.group_of(bank, group_id, scope) or ""
+    new_attempt = not is_blank(attempt)
     if drafts is not None:
-        return _store_contrast(bank, group_id, _attempts(bank, group_id), drafts, scope)
+        _check_contrast(bank, key, drafts, int(new_attempt and outcome is not None))
+    if new_attempt:
+        _insert_attempt(bank, task, attempt, key, outcome, scope)
+    if drafts is not None:
+        return _store_contrast(bank, key, _attempts(bank, key), drafts, scope, group_id)
     if llm is not None:
-        return contrast_with(bank, task, group_id, scope, llm, progress)
-    return _parallel_prompt(bank, task, group_id, _attempts(bank, group_id))
+        return contrast_with(bank, task, key, scope, llm, progress, shown=group_id)
+    return _parallel_prompt(bank, task, group_id, _attempts(bank, key))
+
+
+def _check_contrast(bank: Bank, key: str, drafts: list[ItemDraft], arriving: int) -> None:
+    """Refuse contrast items that `_store_contrast` would refuse, before the attempt is written."""
+    if len(drafts) > MAX_CONTRAST_ITEMS:
+        raise InputError(
+            f"items holds {len(drafts)} items; send at most {MAX_CONTRAST_ITEMS} from the contrast"
+        )
+    judged = sum(1 for view in _attempts(bank, key) if view.outcome is not None) + arriving
+    if judged < 2:
+        raise InputError("contrast items need two or more judged attempts in this group; record them first")
+    trajs.refuse_unusable(
+        drafts, [], "no contrast item was stored (nor the attempt); fix these and send the items again:\n"
+    )
 
 
 def _parallel_prompt(
@@ -181,16 +211,18 @@ def _verdicts_needed(group_id: str, views: list[AttemptView], by_model: bool) ->
 
 
 def contrast_with(
-    bank: Bank, task: str, group_id: str, scope: str | None, llm: LLM, progress=None
+    bank: Bank, task: str, group_id: str, scope: str | None, llm: LLM, progress=None, shown: str | None = None
 ) -> RefineResult:
-    """Parallel MaTTS by the server's model: judge the unjudged attempts, contrast them all, pick the
-    best of k; falls back to the agent's contrast prompt when the model fails."""
-    unjudged = [v for v in _attempts(bank, group_id) if v.outcome is None]
+    """Parallel MaTTS by the server's model on the group stored as `group_id` (the caller calls it
+    `shown`): judge the unjudged attempts, contrast them all, pick the best of k; falls back to the
+    agent's contrast prompt when the model fails."""
+    key, group_id = group_id, shown or group_id
+    unjudged = [v for v in _attempts(bank, key) if v.outcome is None]
     total = len(unjudged) + 2
     for n, view in enumerate(unjudged, 1):
         bank.judge_with(bank.trajectory(view.trajectory_id), llm)
         distill.tick(progress, n, total, f"judged attempt {view.iteration or n}")
-    views = _attempts(bank, group_id)
+    views = _attempts(bank, key)
     judged = [v for v in views if v.outcome is not None]
     if len(judged) < 2:
         failed = [v for v in views if v.outcome is None]
@@ -198,7 +230,7 @@ def contrast_with(
             f"{llm.name} gave no usable verdict for attempt(s) {', '.join(str(v.iteration) for v in failed)}"
         )
         return _parallel_prompt(bank, task, group_id, views, note if failed else "", by_model=True)
-    if not bank.store.fresh_attempts(group_id):
+    if not bank.store.fresh_attempts(key):
         return RefineResult(
             group_id=group_id, mode="parallel", status="stored", attempts=views,
             next_step="Nothing new to contrast: every judged attempt is distilled. Record another attempt first.",
@@ -208,7 +240,7 @@ def contrast_with(
     if drafts is None:
         return _parallel_prompt(bank, task, group_id, views, note)
     best, why = distill.best_of(bank, task, judged, llm)
-    result = _store_contrast(bank, group_id, views, drafts, scope)
+    result = _store_contrast(bank, key, views, drafts, scope, group_id)
     result.stored = consolidate.new_items(bank, result.stored, llm)
     distill.tick(progress, total, total, "stored")
     pick = (
@@ -244,7 +276,7 @@ def _attempts(bank: Bank, group_id: str) -> list[AttemptView]:
     ]
 
 
-def _store_contrast(bank: Bank, group_id, views, drafts, scope) -> RefineResult:
+def _store_contrast(bank: Bank, key, views, drafts, scope, group_id) -> RefineResult:
     if len(drafts) > MAX_CONTRAST_ITEMS:
         raise InputError(
             f"items holds {len(drafts)} items; send at most {MAX_CONTRAST_ITEMS} from the contrast"
@@ -258,7 +290,7 @@ def _store_contrast(bank: Bank, group_id, views, drafts, scope) -> RefineResult:
         default_kind="strategy" if any_success else "pitfall", scope=scope or GLOBAL,
         sources=[v.trajectory_id for v in judged], files=[],
     )  # fmt: skip
-    bank.store.mark_contrasted(group_id, [v.trajectory_id for v in judged])
+    bank.store.mark_contrasted(key, [v.trajectory_id for v in judged])
     return RefineResult(
         group_id=group_id, mode="parallel", status="stored", attempts=views, stored=stored, rejected=rejected,
         next_step="Done: the contrast items are stored and linked to every attempt.",

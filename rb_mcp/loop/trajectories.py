@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rb_mcp import visibility
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.loop import items as item_ops
-from rb_mcp.models import ItemDraft, Kind, Outcome, RejectedItem, Step, StoredItem, Trajectory
+from rb_mcp.models import ItemDraft, Kind, Outcome, RejectedItem, Step, StoredItem, Trajectory, is_blank
 from rb_mcp.redact import redact
 from rb_mcp.store import Store, to_blob
 
@@ -38,6 +39,28 @@ def coerce_steps(steps: Sequence[str | Step | dict[str, Any]] | None) -> list[St
         else:
             out.append(Step(**step))
     return out
+
+
+def checked_steps(steps: Sequence[str | Step | dict[str, Any]] | None) -> list[Step]:
+    """The steps as `Step`s; a step that shows nothing (whitespace, zero-width characters, NUL) is
+    refused rather than stored as noise."""
+    out = coerce_steps(steps)
+    for n, step in enumerate(out):
+        if all(is_blank(v) for v in (step.thought, step.action, step.observation)):
+            raise InputError(
+                f"steps[{n}] is empty (nothing but whitespace or invisible characters); describe what was "
+                "done and seen in it, or leave it out"
+            )
+    return out
+
+
+def refuse_unusable(drafts: Sequence[ItemDraft] | None, recalled: Sequence[str], refuse: str) -> None:
+    """Raise InputError (`refuse`, then one line per draft) when drafts were sent and none would pass
+    the gate: checked before anything is written, so a refused call writes nothing."""
+    if drafts:
+        accepted, rejected = item_ops.gate_drafts(drafts, recalled)
+        if not accepted:
+            raise InputError(refuse + "\n".join(rejection_lines(rejected)))
 
 
 def redact_step(step: Step) -> dict[str, str]:
@@ -71,6 +94,7 @@ def insert_trajectory(
             tx, task=task, project=project, steps=[redact_step(s) for s in steps], summary=redact(summary),
             outcome=outcome, rationale=redact(rationale), files=[redact(f) for f in files], status=status,
             role=role, recall_id=recall_id, group_id=group_id, iteration=iteration, task_embedding=embedding,
+            owner=visibility.owner(),
         )  # fmt: skip
         store.index_task(tx, trajectory_id)
     return trajectory_id

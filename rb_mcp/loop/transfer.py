@@ -54,6 +54,7 @@ RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Stamp = Annotated[str, Field(max_length=64)]
 Project = Annotated[str | None, Field(max_length=MAX_PROJECT)]
+Owner = Annotated[str, Field(max_length=64, pattern=r"^[a-z0-9._@-]*$")]  # an identity; "" = the local user
 
 _STEPS = TypeAdapter(list[Step | Annotated[str, Field(max_length=MAX_SUMMARY)]])
 _STRINGS = TypeAdapter(list[Annotated[str, Field(max_length=MAX_PATH)]])
@@ -82,6 +83,7 @@ class RecallEventRow(_Row):
     created_at: Stamp
     credited_at: Stamp | None = None
     credited_outcome: Literal["success", "failure", "impossible"] | None = None
+    owner: Owner = ""
 
 
 class TrajectoryRow(_Row):
@@ -101,6 +103,7 @@ class TrajectoryRow(_Row):
     task_embedding: str | None
     created_at: Stamp
     updated_at: Stamp
+    owner: Owner = ""
 
 
 class GroupRow(_Row):

@@ -25,7 +25,7 @@ from mcp.server import MCPServer
 
 from rb_mcp import __version__
 from rb_mcp.config import Config
-from rb_mcp.server import arguments, surface
+from rb_mcp.server import arguments, strict, surface
 from rb_mcp.server.calls import BankHandle, Calls, open_default
 from rb_mcp.server.resources import register_prompts, register_resources
 from rb_mcp.server.tools import register_tools
@@ -50,9 +50,20 @@ def build_server(
         "rb-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=handle.lifespan, **server_options
     )
     app.middleware.append(handle.open_after_handshake)
+    app.middleware.append(strict.prompt_arguments(app))
     register_tools(app, Calls(handle))
+    strict.tighten_tools(app)
     surface.compact(app)
     app.middleware.append(arguments.middleware(app))
     register_resources(app, handle)
     register_prompts(app)
     return app
+
+
+def serve_stdio(config: Config) -> None:
+    """`rb-mcp serve`: the server over stdin/stdout, every request answered (`rb_mcp.server.wire`)."""
+    import anyio
+
+    from rb_mcp.server.wire import run_stdio
+
+    anyio.run(run_stdio, build_server(config))

@@ -56,6 +56,8 @@ def _problem(error: dict[str, Any], schema: dict[str, Any]) -> str:
     if kind == "missing":
         about = spec.get("description", "")
         return f"{path} is required" + (f": {about}" if about else "")
+    if kind == "unknown_argument":  # rb_mcp.server.strict names it, with the closest known name
+        return str(error.get("msg", ""))
     if kind == "extra_forbidden":
         loc = tuple(error.get("loc", ()))
         parent, where = _walk(schema, loc[:-1])

@@ -35,6 +35,7 @@ from rb_mcp import visibility
 from rb_mcp.auth import Verifier, active_count
 from rb_mcp.config import Config
 from rb_mcp.errors import RbError
+from rb_mcp.server.wire import CheckedBodies, ExactHosts
 from rb_mcp.store import open_store
 from rb_mcp.visibility import Principal
 
@@ -173,20 +174,32 @@ def build_app(config: Config, options: HttpOptions) -> Any:
         log.warning("no access tokens: serving without authentication on loopback (%s)", options.host)
         app = build_server(config)
         app.middleware.append(BindPrincipal(required=False))
-        return LocalOnly(
-            app.streamable_http_app(
-                streamable_http_path=PATH, transport_security=transport_security(options), host=options.host
-            )
-        )
+        return LocalOnly(_checked(app, options, auth_required=False))
     visibility.require_principal()
     # The SDK's bearer middleware needs AuthSettings; with no resource_server_url and no OAuth provider,
     # issuer_url is never published (no metadata or OAuth routes are mounted).
     auth = AuthSettings(issuer_url=f"http://{options.host}:{options.port}", resource_server_url=None)
     app = build_server(config, token_verifier=BankTokenVerifier(Verifier(store)), auth=auth)
     app.middleware.append(BindPrincipal(required=True))
-    return app.streamable_http_app(
-        streamable_http_path=PATH, transport_security=transport_security(options), host=options.host
+    return _checked(app, options, auth_required=True)
+
+
+def _checked(app: Any, options: HttpOptions, auth_required: bool) -> Any:
+    """The SDK's streamable HTTP app behind exact Host/Origin checks, its MCP endpoint answering
+    bodies that do not parse (`rb_mcp.server.wire`)."""
+    security = transport_security(options)
+    starlette_app = app.streamable_http_app(
+        streamable_http_path=PATH, transport_security=security, host=options.host
     )
+    for route in starlette_app.routes:
+        if getattr(route, "path", None) == PATH:
+            inner = route.app
+            # Behind the bearer check when there is one: the body of an unauthenticated request is not read.
+            if hasattr(inner, "required_scopes") and hasattr(inner, "app"):
+                inner.app = CheckedBodies(inner.app, auth_required)
+            else:
+                route.app = CheckedBodies(inner, auth_required)
+    return ExactHosts(starlette_app, security.allowed_hosts, security.allowed_origins)
 
 
 def serve(config: Config, options: HttpOptions) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated
 
 from mcp.server import MCPServer
@@ -13,11 +14,14 @@ from mcp_types.version import is_version_at_least
 from pydantic import Field
 
 from rb_mcp import visibility
+from rb_mcp.ids import MAX_ROW_ID
 from rb_mcp.server.calls import BankHandle
 from rb_mcp.server.sampling import INPUT_REQUIRED_VERSION
+from rb_mcp.server.strict import guard
 
 # "Resource not found": -32002 up to protocol 2025-11-25; 2026-07-28 (SEP-2164) answers invalid params.
 RESOURCE_NOT_FOUND = -32002
+_ITEM_ID = re.compile(r"[1-9][0-9]{0,18}")  # ASCII digits only: "²".isdigit() is true
 TaskArg = Annotated[str, Field(description="The task, as you would tell a colleague: goal, errors, files.")]
 
 
@@ -31,22 +35,27 @@ def register_resources(app: MCPServer, handle: BankHandle) -> None:
     bank = handle.for_resource
 
     @app.resource("rb://items/recent", name="recent-items", mime_type="application/json")
+    @guard
     def recent_items() -> str:
         """The 25 most recently updated active memory items (that this client may see)."""
         return json.dumps([item.model_dump(mode="json") for item in bank().items(limit=25)], indent=1)
 
     @app.resource("rb://items/{item_id}", name="item", mime_type="application/json")
+    @guard
     def item(item_id: str, ctx: Context) -> str:
         """One memory item with its history and source trajectories."""
         uri = f"rb://items/{item_id}"
-        if not item_id.isdigit():
-            raise not_found(ctx, uri, f"item id {item_id!r} is not a number; use rb://items/<id>")
+        if not _ITEM_ID.fullmatch(item_id) or int(item_id) > MAX_ROW_ID:
+            raise not_found(
+                ctx, uri, f"that item id is not an item number (1 to {MAX_ROW_ID}); use rb://items/<id>"
+            )
         found = bank().item(int(item_id))
         if found is None:
             raise not_found(ctx, uri, f"no memory item {item_id}; rb://items/recent lists the recent ones")
         return json.dumps(found, indent=1)
 
     @app.resource("rb://stats", name="stats", mime_type="application/json")
+    @guard
     def stats() -> str:
         """Counts of items by kind and status, trajectories by status, recalls."""
         from rb_mcp.admin import stats as bank_stats

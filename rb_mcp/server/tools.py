@@ -135,8 +135,8 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
         ] = None,
         project: SameProject = None,
         recall_id: Annotated[
-            int | None,
-            Field(None, ge=1, le=2**63 - 1, description="The recall_id recall_strategies gave."),
+            str | None,
+            Field(None, max_length=40, description="The recall_id recall_strategies gave."),
         ] = None,
         group_id: Annotated[
             str | None,

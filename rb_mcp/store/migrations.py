@@ -11,8 +11,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from rb_mcp import ids
 from rb_mcp.clock import now
 from rb_mcp.errors import SchemaError
+from rb_mcp.models import MAX_ID
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +194,41 @@ def m003_access_tokens(db: Any) -> None:
     )
 
 
+def m004_owners_and_id_key(db: Any) -> None:
+    """Trajectories and recall events record their owner (the identity that made them, '' for the
+    local user; older rows of a personal scope go to its person), the bank gets the key of its
+    stored ids (`rb_mcp.ids`), and attempt groups are re-keyed by (owner, project, name): an old
+    group that spanned projects becomes one group per project. Shared with PostgreSQL (its 3)."""
+    for table in ("trajectories", "recall_events"):
+        db.execute(f"alter table {table} add column owner text not null default ''")
+        db.execute(f"update {table} set owner = substr(project, 6) where project like 'user:%'")
+    key = ids.new_key()
+    db.execute("insert into meta (key, value) values (?, ?)", (ids.KEY_META, key))
+    old = {
+        r[0]: r[1:] for r in db.execute("select group_id, created_at, contrasted_at from groups").fetchall()
+    }
+    rows = db.execute(
+        "select id, group_id, project, owner, task from trajectories where group_id is not null order by id"
+    ).fetchall()
+    groups: dict[str, tuple[str, str | None, str]] = {}
+    for trajectory_id, group_id, project, owner, task in rows:
+        new_id = ids.group_key(key, owner, project, group_id, MAX_ID)
+        db.execute("update trajectories set group_id = ? where id = ?", (new_id, trajectory_id))
+        groups.setdefault(new_id, (group_id, project, task))
+    db.execute("delete from groups")
+    for new_id, (group_id, project, task) in groups.items():
+        created, contrasted = old.get(group_id, (now(), None))
+        db.execute(
+            "insert into groups (group_id, task, project, created_at, contrasted_at) values (?, ?, ?, ?, ?)",
+            (new_id, task, project, created, contrasted),
+        )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "binary_vector_index", m002_binary_vector_index),
     (3, "access_tokens", m003_access_tokens),
+    (4, "owners_and_id_key", m004_owners_and_id_key),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rb_mcp.errors import StoreError
+from rb_mcp.store.migrations import m004_owners_and_id_key
 
 Migration = tuple[int, str, Callable[[Any], None]]
 
@@ -164,6 +165,7 @@ def m002_access_tokens(db: Any) -> None:
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "access_tokens", m002_access_tokens),
+    (3, "owners_and_id_key", m004_owners_and_id_key),  # SQLite's migration 4, statement for statement
 ]
 
 LATEST = MIGRATIONS[-1][0]

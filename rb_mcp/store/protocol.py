@@ -201,8 +201,10 @@ class Store(Protocol):
         group_id: str | None,
         iteration: int | None,
         task_embedding: bytes | None,
+        owner: str = "",
     ) -> int:
-        """A new trajectory (and its attempt group's row, the first time the group is named); its id."""
+        """A new trajectory of `owner` (and its attempt group's row, the first time the group is
+        named); its id."""
 
     def get_trajectory(self, trajectory_id: int) -> dict[str, Any] | None:
         """The trajectory's columns by name (steps and files as lists); None when there is none."""
@@ -264,11 +266,13 @@ class Store(Protocol):
     ) -> list[tuple[int, str, str, int, int, int, bytes | None]]:
         """The scoring columns of these active items: (id, scope, kind, helped, harmed, strength,"""
 
-    def log_recall(self, query: str, project: str | None, k: int, hits: Sequence[tuple[int, float]]) -> int:
-        """Record a recall and the items it returned, (item, score) in rank order, counting each item's"""
+    def log_recall(
+        self, query: str, project: str | None, k: int, hits: Sequence[tuple[int, float]], owner: str = ""
+    ) -> int:
+        """Record a recall by `owner` and the items it returned, (item, score) in rank order, counting"""
 
     def recall_event(self, recall_id: int) -> dict[str, Any] | None:
-        """The recall's query, project, k and time; None when there is no such recall."""
+        """The recall's query, project, k, time and owner; None when there is no such recall."""
 
     def recall_hit_items(self, recall_id: int) -> list[tuple[str, str, str]]:
         """(title, description, content) of the items the recall returned."""

@@ -22,7 +22,7 @@ from rb_mcp.store.common import from_blob
 
 TRAJ_COLUMNS = (
     "id, task, project, steps, summary, outcome, rationale, files, status, role, recall_id, group_id, "
-    "iteration, created_at, updated_at"
+    "iteration, created_at, updated_at, owner"
 )
 _TRAJ_NAMES = tuple(c.strip() for c in TRAJ_COLUMNS.split(","))
 # The columns a trajectory's later steps may change (the loop names them; never user input).
@@ -32,6 +32,13 @@ _PENDING = "status in ('pending_verdict', 'pending_items') and role != 'refine'"
 
 def _marks(ids: Sequence[Any]) -> str:
     return ",".join("?" * len(ids))
+
+
+def _seen_and_owned(alias: str = "") -> tuple[str, list[str]]:
+    """The caller's own trajectories in scopes it may see, as a SQL condition and its parameters."""
+    seen, seen_params = visibility.sql_filter(f"{alias}project")
+    owned, owned_params = visibility.owner_filter(f"{alias}owner")
+    return f"{seen} and {owned}", [*seen_params, *owned_params]
 
 
 class TrajectoryRows:
@@ -55,13 +62,15 @@ class TrajectoryRows:
         group_id: str | None,
         iteration: int | None,
         task_embedding: bytes | None,
+        owner: str = "",
     ) -> int:
-        """A new trajectory (and its attempt group's row, the first time the group is named); its id."""
+        """A new trajectory of `owner` (and its attempt group's row, the first time the group is
+        named); its id."""
         stamp = now()
         cur = db.execute(
             "insert into trajectories (task, project, steps, summary, outcome, rationale, files, status, role, "
-            "recall_id, group_id, iteration, task_embedding, created_at, updated_at) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "recall_id, group_id, iteration, task_embedding, created_at, updated_at, owner) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 task,
                 project,
@@ -78,6 +87,7 @@ class TrajectoryRows:
                 task_embedding,
                 stamp,
                 stamp,
+                owner,
             ),
         )
         trajectory_id = int(cur.lastrowid)
@@ -124,8 +134,9 @@ class TrajectoryRows:
     # ---- the queue ---------------------------------------------------------------------------
     def pending_trajectories(self, among: Sequence[int] | None = None) -> list[int]:
         """Trajectories waiting for a verdict or for items (refinement notes never do), oldest first,
-        of the scopes the caller may see (`rb_mcp.visibility`); with `among`, only those ids."""
-        seen, params = visibility.sql_filter("project")
+        of the caller, in the scopes the caller may see (`rb_mcp.visibility`); with `among`, only
+        those ids."""
+        seen, params = _seen_and_owned()
         sql = f"select id from trajectories where {_PENDING} and {seen}"
         if among is not None:
             if not among:
@@ -136,8 +147,8 @@ class TrajectoryRows:
 
     def ready_groups(self) -> list[str]:
         """Attempt groups ready for a contrast: two or more judged parallel attempts, one not yet
-        distilled, every attempt in a scope the caller may see; oldest first."""
-        seen, params = visibility.sql_filter("project")
+        distilled, every attempt the caller's own and in a scope the caller may see; oldest first."""
+        seen, params = _seen_and_owned()
         return [r[0] for r in self.query(
             "select group_id from trajectories where role = 'attempt' and iteration is not null and group_id is not null "
             "and outcome is not null group by group_id having count(*) >= 2 "
@@ -145,11 +156,14 @@ class TrajectoryRows:
             f"and min(case when {seen} then 1 else 0 end) = 1 order by min(id)", params)]  # fmt: skip
 
     def waiting_attempts(self) -> int:
-        """Undistilled parallel attempts whose group has fewer than two judged attempts (no contrast yet)."""
+        """Undistilled parallel attempts of the caller whose group has fewer than two judged attempts
+        (no contrast yet)."""
+        seen, params = _seen_and_owned("t.")
         return self.one(
             "select count(*) from trajectories t where t.role = 'attempt' and t.iteration is not null "
             "and t.status != 'distilled' and (select count(*) from trajectories u where u.group_id = t.group_id "
-            "and u.role = 'attempt' and u.iteration is not null and u.outcome is not null) < 2"
+            f"and u.role = 'attempt' and u.iteration is not null and u.outcome is not null) < 2 and {seen}",
+            params,
         )[0]
 
     # ---- attempt groups and their refinement notes -------------------------------------------
@@ -264,13 +278,15 @@ class TrajectoryRows:
         )
 
     # ---- recall events and their hits --------------------------------------------------------
-    def log_recall(self, query: str, project: str | None, k: int, hits: Sequence[tuple[int, float]]) -> int:
-        """Record a recall and the items it returned, (item, score) in rank order, counting each item's
-        recalls; the new recall id."""
+    def log_recall(
+        self, query: str, project: str | None, k: int, hits: Sequence[tuple[int, float]], owner: str = ""
+    ) -> int:
+        """Record a recall by `owner` and the items it returned, (item, score) in rank order, counting
+        each item's recalls; the new recall id."""
         with self.transaction() as db:
             cur = db.execute(
-                "insert into recall_events (query, project, k, created_at) values (?, ?, ?, ?)",
-                (query, project, k, now()),
+                "insert into recall_events (query, project, k, created_at, owner) values (?, ?, ?, ?, ?)",
+                (query, project, k, now(), owner),
             )
             recall_id = int(cur.lastrowid)
             self.lock_items(db, [item_id for item_id, _ in hits])  # in id order: no deadlock with credit
@@ -283,9 +299,11 @@ class TrajectoryRows:
         return recall_id
 
     def recall_event(self, recall_id: int) -> dict[str, Any] | None:
-        """The recall's query, project, k and time; None when there is no such recall."""
-        row = self.one("select query, project, k, created_at from recall_events where id = ?", (recall_id,))
-        return None if row is None else dict(zip(("query", "project", "k", "created_at"), row))
+        """The recall's query, project, k, time and owner; None when there is no such recall."""
+        row = self.one(
+            "select query, project, k, created_at, owner from recall_events where id = ?", (recall_id,)
+        )
+        return None if row is None else dict(zip(("query", "project", "k", "created_at", "owner"), row))
 
     def recall_usage(self) -> list[tuple[str, str | None, int, int, int, int]]:
         """Per day (UTC, YYYY-MM-DD) and project of the logged recalls: (day, project, recalls, recalls
