@@ -264,7 +264,15 @@ class Store(Protocol):
     ) -> list[tuple[int, str, str, int, int, int, bytes | None]]:
         """The scoring columns of these active items: (id, scope, kind, helped, harmed, strength,"""
 
-    def log_recall(self, query: str, project: str | None, k: int, hits: Sequence[tuple[int, float]]) -> int:
+    def log_recall(
+        self,
+        query: str,
+        project: str | None,
+        k: int,
+        hits: Sequence[tuple[int, float]],
+        session_id: str | None = None,
+        control: bool = False,
+    ) -> int:
         """Record a recall and the items it returned, (item, score) in rank order, counting each item's"""
 
     def recall_event(self, recall_id: int) -> dict[str, Any] | None:
@@ -304,6 +312,23 @@ class Store(Protocol):
         """(scope, active items) of the `limit` scopes holding the most active items."""
 
     def recall_count(self) -> int: ...
+
+    # ---- recall sessions, control recalls, the effect of memory (rb_mcp.store.effect) ---------
+    def session_recalls(self, session_id: str) -> list[int]:
+        """Ids of the recalls logged with this client session id, oldest first."""
+
+    def session_recall(self, session_id: str) -> int | None:
+        """The session's latest recall that returned items, else its latest control recall; or None."""
+
+    def scope_item_counts(self, scopes: Sequence[str]) -> dict[str, int]:
+        """Active items in each of these scopes (0 for a scope holding none)."""
+
+    def effect_counts(self, project: str | None) -> list[tuple[str, str, str, int]]:
+        """Judged, visible trajectories in `project` (None: all): (project, arm, outcome, count)."""
+
+    def credited_items(self, project: str | None, by: str, limit: int) -> list[tuple[Any, ...]]:
+        """Items with the most `by` (helped|harmed): (id, title, scope, helped, harmed, recall_count)."""
+
     def waiting_count(self) -> int:
         """Trajectories waiting for a verdict or for items (refinements never wait)."""
 
