@@ -47,7 +47,6 @@ from latency import PROJECT, build_bank, embed_corpus, fresh_copy, queries_for, 
 
 from rb_mcp import embed  # noqa: E402
 from rb_mcp.config import Config  # noqa: E402
-from rb_mcp.hooks.adapter import NoVectors  # noqa: E402
 from rb_mcp.loop.bank import Bank  # noqa: E402
 from rb_mcp.store import open_store  # noqa: E402
 
@@ -108,19 +107,19 @@ def keyword_quality(tasks_path: Path, embedder: embed.FastEmbedder) -> dict[str,
             hybrid.default_project = None
             row_of = rq._record_all(hybrid, tasks, rq.Run(tasks=tasks))
             tid_of = {i: t for t, i in row_of.items()}
-            with Bank(config, embedder=NoVectors(config.model)) as keyword:
-                for i, task in enumerate(tasks):
-                    for name, bank in (("hybrid", hybrid), ("keyword", keyword)):
-                        scope, own = bank.scope_of(task.repo), [tid_of[i]]
-                        with _quiet_recall():
-                            deep = bank.retriever.recall(
-                                task.problem, scope, rq.DEPTH, exclude_trajectories=own, log_event=False
-                            )
-                            short = bank.retriever.recall(
-                                task.problem, scope, 3, exclude_trajectories=own, log_event=False
-                            )
-                        rankings[name].append(rq._sources(deep, row_of))
-                        top3[name].append(rq._sources(short, row_of)[:3])
+            for i, task in enumerate(tasks):
+                for name, bank in (("hybrid", hybrid), ("keyword", hybrid)):
+                    scope, own, vectors = bank.scope_of(task.repo), [tid_of[i]], name == "hybrid"
+                    with _quiet_recall():
+                        deep = bank.retriever.recall(
+                            task.problem, scope, rq.DEPTH, exclude_trajectories=own, log_event=False,
+                            vectors=vectors,
+                        )  # fmt: skip
+                        short = bank.retriever.recall(
+                            task.problem, scope, 3, exclude_trajectories=own, log_event=False, vectors=vectors
+                        )
+                    rankings[name].append(rq._sources(deep, row_of))
+                    top3[name].append(rq._sources(short, row_of)[:3])
     return {
         name: rq.quality(tasks, rankings[name], best) | {"k3": rq.sweep_row(tasks, top3[name], best, 3)}
         for name in rankings

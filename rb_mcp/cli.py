@@ -128,7 +128,7 @@ def cmd_recall(args: argparse.Namespace) -> int:
         _out(result.model_dump(mode="json"))
     else:
         print(result.guidance)
-        print(f"\n(recall_id={result.recall_id})")
+        print(f"\n(recall_id={result.recall_id}{', control: memory withheld' if result.control else ''})")
     return 0
 
 
@@ -222,7 +222,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from rb_mcp.admin import stats
+    from rb_mcp.loop.effect import effect_stats, render
 
+    if args.effect:
+        with _bank(args) as bank:
+            report = effect_stats(bank)
+        print(report.model_dump_json(indent=2) if args.json else "\n".join(render(report)))
+        return 0
     with _bank(args) as bank:
         result = stats(bank)
     if args.json:
@@ -435,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stats", cmd_stats, "counts of items, trajectories and recalls; guidance tokens per day and project"
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument("--effect", action="store_true", help="success rate after recalled memory vs without")
     p = add("doctor", cmd_doctor, "check the sqlite build, sqlite-vec, the model file and the bank")
     p.add_argument("--no-model", action="store_true", help="skip loading the embedding model")
     p.add_argument("--json", action="store_true")

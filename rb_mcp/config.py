@@ -211,6 +211,13 @@ class Config(BaseModel):
         description="Recall of the prompt hook: keyword (no model to load in a cold process) or hybrid (about a "
         "second more per prompt).",
     )
+    control_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of recalls, chosen at random, that return no memory and are logged as controls, so "
+        "`rb-mcp stats --effect` compares outcomes in a randomized experiment.",
+    )
 
     @classmethod
     def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:

@@ -196,6 +196,9 @@ class RecallResult(BaseModel):
     guidance_tokens: int = Field(
         0, description="Estimated tokens of the guidance text (characters / 4, as the token budget counts)."
     )
+    control: bool = Field(
+        False, description="True for a control recall: memory was withheld on purpose (RB_MCP_CONTROL_RATE)."
+    )
 
 
 class StoredItem(BaseModel):
@@ -281,3 +284,53 @@ class DrainReport(BaseModel):
     remaining_ids: list[int] = Field(default_factory=list, description="The first pending trajectory ids.")
     backend: str = Field("", description="The model that did the work.")
     stopped: str = Field("", description="Why the pass stopped early (the backend failed), if it did.")
+
+
+# ---- the effect of memory on outcomes (rb_mcp.loop.effect) ------------------------------------
+class EffectArm(BaseModel):
+    """Judged trajectories of one group; the rate is successes / (successes + failures)."""
+
+    arm: Literal["memory", "control", "without"] = Field(
+        description="memory: a recall returned items before it; control: a control recall withheld them; "
+        "without: no recall, or a recall that found nothing."
+    )
+    trajectories: int
+    successes: int
+    failures: int
+    impossible: int = Field(description="Judged impossible: left out of the rate.")
+    rate: float | None = Field(description="Success rate; None without a success or failure.")
+    low: float | None = Field(description="Lower bound of the 95% Wilson score interval.")
+    high: float | None = Field(description="Upper bound of the 95% Wilson score interval.")
+
+
+class EffectDiff(BaseModel):
+    """Rate of `arm` minus rate of `versus`, with Newcombe's 95% interval (hybrid Wilson score)."""
+
+    arm: str
+    versus: str
+    randomized: bool = Field(description="True for memory vs control: the groups were assigned at random.")
+    difference: float | None
+    low: float | None
+    high: float | None
+
+
+class EffectGroup(BaseModel):
+    project: str = Field(description="The project, or 'all' for every project the caller may see.")
+    arms: list[EffectArm]
+    comparisons: list[EffectDiff]
+
+
+class ItemEffect(BaseModel):
+    id: int
+    title: str
+    scope: str
+    helped: int
+    harmed: int
+    recalls: int
+
+
+class EffectReport(BaseModel):
+    overall: EffectGroup
+    projects: list[EffectGroup]
+    most_helped: list[ItemEffect]
+    most_harmed: list[ItemEffect]

@@ -445,3 +445,39 @@ def test_claude_code_validates_the_plugin_and_the_marketplace(tmp_path):
         report = json.loads(done.stdout)
         assert done.returncode == 0 and report["success"], done.stdout + done.stderr
         assert report["manifest"]["errors"] == report["manifest"]["warnings"] == []
+
+
+# ---- session linkage and control recalls ---------------------------------------------------------
+def test_a_session_whose_prompt_recall_injected_items_counts_as_after_memory(tmp_path, env, repo, bank):
+    from rb_mcp.loop.effect import effect_stats
+
+    session = Session(tmp_path, env, repo)
+    session.user(PROMPT)
+    added = session.hook("user-prompt-submit", {"prompt": PROMPT})["hookSpecificOutput"]
+    assert LESSON["title"] in added["additionalContext"]
+    (recall,) = state.load(session.id).recalls
+    assert bank.session_recalls(session.id) == [recall.recall_id]
+    assert bank.count_items(str(repo)) == {PROJECT: 1, "global": 0}
+    recorded = bank.record(task=PROMPT, steps=["waited for readiness"], outcome="success",
+                           project=str(repo), session_id=session.id)  # fmt: skip
+    assert bank.trajectory(recorded.trajectory_id).recall_id == recall.recall_id
+    assert recorded.credited == recall.items  # the injected lesson gets credit without a recall_id
+    arms = {a.arm: a for a in effect_stats(bank, PROJECT).overall.arms}
+    assert (arms["memory"].successes, arms["memory"].failures) == (1, 0)
+    assert arms["control"].trajectories == 0 and arms["without"].successes == 1  # the seeded lesson's task
+
+
+def test_a_control_recall_adds_no_context_but_its_verdict_counts_as_control(tmp_path, env, repo, bank):
+    from rb_mcp.loop.effect import effect_stats
+
+    session = Session(tmp_path, {**env, "RB_MCP_CONTROL_RATE": "1"}, repo)
+    session.user(PROMPT)
+    assert session.hook("user-prompt-submit", {"prompt": PROMPT}) is None
+    (recall,) = state.load(session.id).recalls
+    assert recall.control and recall.items == [] and bank.session_recalls(session.id) == [recall.recall_id]
+    bank.record(task=PROMPT, steps=["tried without memory"], outcome="failure", project=str(repo),
+                session_id=session.id)  # fmt: skip
+    arms = {a.arm: a for a in effect_stats(bank, PROJECT).overall.arms}
+    assert (arms["control"].successes, arms["control"].failures) == (0, 1) and arms[
+        "memory"
+    ].trajectories == 0

@@ -52,7 +52,7 @@ def session_start(payload: Payload) -> Output:
     config = adapter.config_for(payload.get("cwd"))
     here = there = 0
     if adapter.bank_exists(config):
-        with adapter.open_bank(config, vectors=False) as bank:
+        with adapter.open_bank(config) as bank:
             here, there = adapter.count_items(bank)
     where = f"project {config.project}" if config.project else "this directory (no git remote: global scope)"
     text = (
@@ -90,13 +90,22 @@ def user_prompt_submit(payload: Payload) -> Output:
     if not adapter.bank_exists(config):
         return None
     session = state.load(_session_id(payload))
-    with adapter.open_bank(config, vectors=config.hook_recall == "hybrid") as bank:
-        result = adapter.recall(bank, prompt, session.session_id)
+    with adapter.open_bank(config) as bank:
+        result = adapter.recall(
+            bank,
+            prompt,
+            session.session_id,
+            vectors=config.hook_recall == "hybrid",
+            exclude_items=session.injected,
+        )
     hits = [h for h in result.items if h.id not in session.injected]
     episodes = [e for e in result.episodes if e.trajectory_id not in session.episodes]
+    # A control recall adds no context; its recall_id is kept so the verdict counts as a control.
     text, hits, episodes = guidance(hits, episodes, result.recall_id, config.token_budget)
-    if result.recall_id and result.items:
-        session.recalls.append(state.Recall(result.recall_id, prompt[:200], [h.id for h in result.items]))
+    if result.recall_id and (result.items or result.control):
+        session.recalls.append(
+            state.Recall(result.recall_id, prompt[:200], [h.id for h in result.items], result.control)
+        )
     session.injected += [h.id for h in hits]
     session.episodes += [e.trajectory_id for e in episodes]
     state.save(session)
@@ -194,7 +203,7 @@ def session_end(payload: Payload) -> Output:
     cwd = payload.get("cwd")
     recall = session.recall_for(task) or _recall_of(session, work)
     config = adapter.config_for(cwd)
-    with adapter.open_bank(config, vectors=True) as bank:
+    with adapter.open_bank(config) as bank:
         trajectory_id = adapter.store_pending(
             bank,
             task=task[:MAX_TASK_CHARS],

@@ -33,6 +33,7 @@ class Recall:
     recall_id: str
     prompt: str
     items: list[int]
+    control: bool = False  # a control recall: memory withheld, kept so its verdict counts as a control
 
 
 @dataclass
@@ -46,12 +47,15 @@ class SessionState:
 
     @property
     def last_recall(self) -> Recall | None:
-        return next((r for r in reversed(self.recalls) if r.items), None)
+        """The latest recall that injected items, else the latest control recall (as Bank.record links)."""
+        return next((r for r in reversed(self.recalls) if r.items), None) or next(
+            (r for r in reversed(self.recalls) if r.control), None
+        )
 
     def recall_for(self, prompt: str) -> Recall | None:
         """The recall the hook made for this prompt (the one to credit when it is recorded)."""
         head = prompt[:200]
-        return next((r for r in self.recalls if r.prompt == head and r.items), None)
+        return next((r for r in self.recalls if r.prompt == head and (r.items or r.control)), None)
 
     def forget_context(self) -> None:
         """The agent's context was cleared or compacted: what was injected is gone from it."""

@@ -10,6 +10,7 @@ follow-up call (or `rb-mcp distill`) brings the answer.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,15 @@ def _id_key(store: Store) -> str:
 class Bank:
     """One open bank: the store, the embedder and the settings. Use as a context manager."""
 
-    def __init__(self, config: Config, embedder: Embedder | None = None, store: Store | None = None):
+    def __init__(
+        self,
+        config: Config,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+        rng: random.Random | None = None,
+    ):
         self.config = config
+        self.rng = rng or random.Random()  # draws the control recalls (RB_MCP_CONTROL_RATE)
         self.store = store or open_store(config.bank)
         self.embedder: Embedder = embedder or FastEmbedder(config.model)
         self.default_project = config.project or projects.default_for_cwd()
@@ -109,11 +117,37 @@ class Bank:
 
     # ---- recall ----------------------------------------------------------------------------
     def recall(
-        self, task: str, project: str | None = None, k: int | None = None, kinds: Sequence[Kind] | None = None
+        self,
+        task: str,
+        project: str | None = None,
+        k: int | None = None,
+        kinds: Sequence[Kind] | None = None,
+        *,
+        session_id: str | None = None,
+        vectors: bool = True,
+        exclude_items: Sequence[int] = (),
     ) -> RecallResult:
+        """Memory for a task, logged as a recall event. `session_id` (the client's session) lets a
+        later `record(session_id=...)` find this recall; `vectors=False` searches by keyword only
+        (no model loaded); `exclude_items` are skipped before the top k is cut. A share
+        `config.control_rate` of recalls, drawn from `self.rng`, are controls: no memory, logged so."""
         if is_blank(task):
             raise InputError("task is empty; describe the task you are about to start")
-        return self.retriever.recall(task, self.scope_of(project), k or self.config.k, kinds)
+        session_id = _session(session_id)
+        rate = self.config.control_rate
+        control = rate > 0 and self.rng.random() < rate
+        return self.retriever.recall(
+            task, self.scope_of(project), k or self.config.k, kinds, vectors=vectors,
+            exclude_items=exclude_items, session_id=session_id, control=control,
+        )  # fmt: skip
+
+    def session_recalls(self, session_id: str) -> list[int]:
+        """Ids of the recalls logged with this client session id, oldest first."""
+        return self.store.session_recalls(_session(session_id) or "")
+
+    def count_items(self, project: str | None = None) -> dict[str, int]:
+        """Active items per scope among the scopes a recall for `project` searches."""
+        return self.store.scope_item_counts(visibility.partitions(self.scope_of(project)))
 
     # ---- record ----------------------------------------------------------------------------
     def record(
@@ -131,9 +165,18 @@ class Bank:
         trajectory_id: int | None = None,
         llm: LLM | None = None,
         progress: distill.ProgressFn | None = None,
+        session_id: str | None = None,
     ) -> RecordResult:
         """Record, judge and distill a trajectory, or answer a pending one (`trajectory_id`). Every
-        argument is checked before the first write: a refused call leaves the bank as it was."""
+        argument is checked before the first write: a refused call leaves the bank as it was.
+        Without `recall_id`, a `session_id` links it to that session's latest recall that returned
+        items (else its latest control recall), so the effect statistics know memory came before it."""
+        session_id = _session(session_id)
+        if recall_id is None and trajectory_id is None and session_id:
+            found = self.store.session_recall(session_id)
+            event = self.store.recall_event(found) if found else None
+            if event is not None and visibility.visible([event["project"]])[0]:
+                recall_id = found
         drafts = (
             [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
         )
@@ -387,3 +430,15 @@ class Bank:
     def backup(self, target: str | Path) -> Path:
         """An online, checked copy of the bank in a new SQLite file."""
         return self.store.backup(target)
+
+
+MAX_SESSION_ID = 200
+
+
+def _session(session_id: str | None) -> str | None:
+    """A client session id as stored: redacted, at most MAX_SESSION_ID characters; None when blank."""
+    if session_id is None or not session_id.strip():
+        return None
+    if len(session_id) > MAX_SESSION_ID:
+        raise InputError(f"session_id has {len(session_id)} characters; pass at most {MAX_SESSION_ID}")
+    return redact(session_id.strip())

@@ -108,7 +108,13 @@ class Retriever:
         log_event: bool = True,
         exclude_trajectories: Sequence[int] = (),
         episodes: bool = True,
+        vectors: bool = True,
+        exclude_items: Sequence[int] = (),
+        session_id: str | None = None,
+        control: bool = False,
     ) -> RecallResult:
+        if control:
+            return self._control(task, scope, k, session_id)
         partitions = visibility.partitions(scope)
         pool = max(50, 8 * k)
         # The model embeds the query on both cores first; then two lanes: the vector index
@@ -116,7 +122,7 @@ class Retriever:
         # connection) while the keyword searches run here. Embedding beside the keyword searches
         # instead made both slower (1M items: recall p95 63 -> 54 ms this way).
         try:
-            qvec: np.ndarray | None = self.bank.embed_one(task)
+            qvec: np.ndarray | None = self.bank.embed_one(task) if vectors else None
         except EmbedError as exc:
             # Degraded mode: without the model, keyword search still finds what names the same things.
             log.warning("recall without vectors: %s", exc)
@@ -135,18 +141,19 @@ class Retriever:
         via_task = self._items_of_tasks(sorted(task_scores, key=lambda t: -task_scores[t]), excluded)
         fused = rrf([i for i, _ in item_vec], item_kw, [i for i, _ in via_task])
 
+        fused = {i: s for i, s in fused.items() if i not in set(exclude_items)}
         hits = self._hits(
             fused, qvec, item_vec, item_kw, dict(via_task), task_sims, excluded, kinds, scope, k
         )
         eps = self._episodes(task_scores, task_sims, set(task_files), k) if episodes else []
         hits, eps, guidance, truncated = self._budget(hits, eps, scope)
-        logged = self._log(task, scope, k, hits) if log_event else 0
+        logged = self._log(task, scope, k, hits, session_id) if log_event else 0
         recall_id = ids.recall_handle(self.bank.id_key, logged) if logged else None
         if log_event and recall_id and (hits or eps):
             guidance += f"\nWhen the task is done, {RECORD_HINT.format(recall_id=recall_id)}."
         elif log_event and not recall_id:
             guidance += "\n(This recall could not be logged: the bank is not writable; see `rb-mcp doctor`.)"
-        if qvec is None:
+        if qvec is None and vectors:
             guidance += (
                 "\n(Keyword search only: the embedding model could not be loaded; see `rb-mcp doctor`.)"
             )
@@ -368,12 +375,44 @@ class Retriever:
             parts.append(f"{EPISODES} (not distilled yet):\n" + "\n".join(episode_lines))
         return kept_hits, kept_eps, "\n\n".join(parts), truncated
 
-    def _log(self, task: str, scope: str | None, k: int, hits: list[RecallHit]) -> int:
+    def _control(self, task: str, scope: str | None, k: int, session_id: str | None) -> RecallResult:
+        """A control recall: nothing is searched or returned, and the event says it was a control."""
+        logged = self._log(task, scope, k, [], session_id, control=True)
+        recall_id = ids.recall_handle(self.bank.id_key, logged) if logged else None
+        guidance = (
+            "Control recall: rb-mcp withheld memory for this task on purpose (RB_MCP_CONTROL_RATE), so it "
+            "can measure whether memory helps. Work the task out without it"
+            + (
+                f", then {RECORD_HINT.format(recall_id=recall_id)}."
+                if recall_id
+                else ", then record the trajectory."
+            )
+        )
+        return RecallResult(
+            recall_id=recall_id, project=scope, items=[], episodes=[], guidance=guidance, truncated=False,
+            guidance_tokens=tokens(guidance), control=True,
+        )  # fmt: skip
+
+    def _log(
+        self,
+        task: str,
+        scope: str | None,
+        k: int,
+        hits: list[RecallHit],
+        session_id: str | None = None,
+        control: bool = False,
+    ) -> int:
         """The recall event (for credit later); 0 when the bank cannot be written (full, read-only):
         the memories are still worth returning."""
         try:
             return self.store.log_recall(
-                redact(task)[:2000], scope, k, [(hit.id, hit.score) for hit in hits], visibility.owner()
+                redact(task)[:2000],
+                scope,
+                k,
+                [(hit.id, hit.score) for hit in hits],
+                visibility.owner(),
+                session_id,
+                control,
             )
         except StoreError as exc:
             log.warning("recall not logged: %s", exc)

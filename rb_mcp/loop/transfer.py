@@ -84,6 +84,9 @@ class RecallEventRow(_Row):
     credited_at: Stamp | None = None
     credited_outcome: Literal["success", "failure", "impossible"] | None = None
     owner: Owner = ""
+    session_id: str | None = Field(None, max_length=200)
+    control: Literal[0, 1] = 0
+    returned: Count = 0
 
 
 class TrajectoryRow(_Row):

@@ -79,7 +79,7 @@ def register_tools(app: MCPServer, calls: Calls) -> None:
         Pass its recall_id to record_trajectory when the task ends.
         """
         result = await calls.run(lambda bank, *a: bank.recall(*a), task, project, k, kinds)
-        text = f"{result.guidance}\n\n(recall_id={result.recall_id}, items={len(result.items)}, episodes={len(result.episodes)})"
+        text = f"{result.guidance}\n\n(recall_id={result.recall_id}, items={len(result.items)}, episodes={len(result.episodes)}{', control recall: memory withheld' if result.control else ''})"
         return CallToolResult(
             content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
         )

@@ -224,11 +224,29 @@ def m004_owners_and_id_key(db: Any) -> None:
         )
 
 
+def m007_recall_sessions(db: Any) -> None:
+    """The client session a recall was made in (the hooks pass Claude Code's session id), and
+    whether it was a control recall that withheld memory on purpose (RB_MCP_CONTROL_RATE), and how
+    many items it returned (kept when an item is forgotten later, so the trajectory still counts
+    as one that came after memory)."""
+    _run(
+        db,
+        """
+        alter table recall_events add column session_id text;
+        alter table recall_events add column control integer not null default 0;
+        alter table recall_events add column returned integer not null default 0;
+        update recall_events set returned = (select count(*) from recall_hits h where h.recall_id = recall_events.id);
+        create index recall_events_session on recall_events (session_id, id);
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "binary_vector_index", m002_binary_vector_index),
     (3, "access_tokens", m003_access_tokens),
     (4, "owners_and_id_key", m004_owners_and_id_key),
+    (7, "recall_sessions", m007_recall_sessions),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -162,10 +162,26 @@ def m002_access_tokens(db: Any) -> None:
     )
 
 
+def m006_recall_sessions(db: Any) -> None:
+    """The client session a recall was made in and whether it was a control recall (as SQLite's
+    migration 7)."""
+    _run(
+        db,
+        """
+        alter table recall_events add column session_id text;
+        alter table recall_events add column control integer not null default 0;
+        alter table recall_events add column returned integer not null default 0;
+        update recall_events set returned = (select count(*) from recall_hits h where h.recall_id = recall_events.id);
+        create index recall_events_session on recall_events (session_id, id)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "access_tokens", m002_access_tokens),
     (3, "owners_and_id_key", m004_owners_and_id_key),  # SQLite's migration 4, statement for statement
+    (6, "recall_sessions", m006_recall_sessions),
 ]
 
 LATEST = MIGRATIONS[-1][0]

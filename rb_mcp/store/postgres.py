@@ -31,6 +31,7 @@ from rb_mcp.errors import StoreError
 from rb_mcp.store import consistency, lexical, migrations
 from rb_mcp.store import pg_migrations as pgmigrations
 from rb_mcp.store.common import GLOBAL, check_model, is_url
+from rb_mcp.store.effect import EffectRows
 from rb_mcp.store.housekeeping import HousekeepingRows
 from rb_mcp.store.items import ItemRows
 from rb_mcp.store.pgsql import (
@@ -61,7 +62,7 @@ def hnsw_build_mb(rows: int, dim: int) -> int:
     return int(min(max(64.0, need), Config.from_env().pg_build_memory_mb))
 
 
-class PgStore(PgSearch, ItemRows, TrajectoryRows, HousekeepingRows):
+class PgStore(PgSearch, ItemRows, TrajectoryRows, HousekeepingRows, EffectRows):
     """A bank in a PostgreSQL database. Open with `PgStore.open(url)`; close with `close()`."""
 
     dialect = "postgres"

@@ -267,7 +267,14 @@ class Store(Protocol):
         """The scoring columns of these active items: (id, scope, kind, helped, harmed, strength,"""
 
     def log_recall(
-        self, query: str, project: str | None, k: int, hits: Sequence[tuple[int, float]], owner: str = ""
+        self,
+        query: str,
+        project: str | None,
+        k: int,
+        hits: Sequence[tuple[int, float]],
+        owner: str = "",
+        session_id: str | None = None,
+        control: bool = False,
     ) -> int:
         """Record a recall by `owner` and the items it returned, (item, score) in rank order, counting"""
 
@@ -308,6 +315,23 @@ class Store(Protocol):
         """(scope, active items) of the `limit` scopes holding the most active items."""
 
     def recall_count(self) -> int: ...
+
+    # ---- recall sessions, control recalls, the effect of memory (rb_mcp.store.effect) ---------
+    def session_recalls(self, session_id: str) -> list[int]:
+        """Ids of the recalls logged with this client session id, oldest first."""
+
+    def session_recall(self, session_id: str) -> int | None:
+        """The session's latest recall that returned items, else its latest control recall; or None."""
+
+    def scope_item_counts(self, scopes: Sequence[str]) -> dict[str, int]:
+        """Active items in each of these scopes (0 for a scope holding none)."""
+
+    def effect_counts(self, project: str | None) -> list[tuple[str, str, str, int]]:
+        """Judged, visible trajectories in `project` (None: all): (project, arm, outcome, count)."""
+
+    def credited_items(self, project: str | None, by: str, limit: int) -> list[tuple[Any, ...]]:
+        """Items with the most `by` (helped|harmed): (id, title, scope, helped, harmed, recall_count)."""
+
     def waiting_count(self) -> int:
         """Trajectories waiting for a verdict or for items (refinements never wait)."""
 

@@ -4,7 +4,10 @@ order a copy must write them (a row's references come first)."""
 from __future__ import annotations
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "recall_events": ("id", "query", "project", "k", "created_at", "credited_at", "credited_outcome", "owner"),
+    "recall_events": (
+        "id", "query", "project", "k", "created_at", "credited_at", "credited_outcome", "owner", "session_id",
+        "control", "returned",
+    ),
     "trajectories": (
         "id", "task", "project", "steps", "summary", "outcome", "rationale", "files", "status", "role",
         "recall_id", "group_id", "iteration", "task_embedding", "created_at", "updated_at", "owner",

@@ -279,14 +279,23 @@ class TrajectoryRows:
 
     # ---- recall events and their hits --------------------------------------------------------
     def log_recall(
-        self, query: str, project: str | None, k: int, hits: Sequence[tuple[int, float]], owner: str = ""
+        self,
+        query: str,
+        project: str | None,
+        k: int,
+        hits: Sequence[tuple[int, float]],
+        owner: str = "",
+        session_id: str | None = None,
+        control: bool = False,
     ) -> int:
         """Record a recall by `owner` and the items it returned, (item, score) in rank order, counting
-        each item's recalls; the new recall id."""
+        each item's recalls; the new recall id. `session_id` names the client session, `control` a
+        recall that withheld memory on purpose."""
         with self.transaction() as db:
             cur = db.execute(
-                "insert into recall_events (query, project, k, created_at, owner) values (?, ?, ?, ?, ?)",
-                (query, project, k, now(), owner),
+                "insert into recall_events (query, project, k, created_at, owner, session_id, control, returned) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?)",
+                (query, project, k, now(), owner, session_id, int(control), len(hits)),
             )
             recall_id = int(cur.lastrowid)
             self.lock_items(db, [item_id for item_id, _ in hits])  # in id order: no deadlock with credit
