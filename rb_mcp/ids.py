@@ -72,6 +72,12 @@ def group_key(key: str, identity: str, scope: str | None, group_id: str, limit: 
     return _safe(redact(" ".join(group_id.split())), tail, limit)
 
 
+def shown_group(stored: str) -> str:
+    """The name a caller gave the group stored as `stored` (its redacted text, without the digest)."""
+    name, sep, tail = stored.rpartition("~")
+    return name if sep and len(tail) == 16 else stored
+
+
 def recall_handle(key: str, recall_id: int) -> str:
     """The recall id a caller sees for the recall event `recall_id`."""
     return f"{recall_id}-{digest(key, 'recall', str(recall_id))}"

@@ -141,9 +141,11 @@ class Bank:
             exclude_items=exclude_items, session_id=session_id, control=control,
         )  # fmt: skip
 
-    def session_recalls(self, session_id: str) -> list[int]:
-        """Ids of the recalls logged with this client session id, oldest first."""
-        return self.store.session_recalls(_session(session_id) or "")
+    def session_recalls(self, session_id: str) -> list[str]:
+        """The recall ids (handles, as recall returned them) logged with this client session id, oldest first."""
+        return [
+            ids.recall_handle(self.id_key, n) for n in self.store.session_recalls(_session(session_id) or "")
+        ]
 
     def count_items(self, project: str | None = None) -> dict[str, int]:
         """Active items per scope among the scopes a recall for `project` searches."""
@@ -249,10 +251,11 @@ class Bank:
                 return self._distill_by_model(traj, drafts, credited, llm, progress)
         if drafts is None and traj.role == "attempt" and traj.iteration is not None:
             # A parallel attempt's lessons come from its group's self-contrast, not from itself alone.
+            shown = ids.shown_group(traj.group_id or "")
             return RecordResult(
                 trajectory_id=trajectory_id, status="needs_items", outcome=traj.outcome, credited=credited,
-                next_step=f"Verdict stored for attempt {traj.iteration} of group {traj.group_id!r}. Its lessons come "
-                f"from the group's self-contrast: call refine_attempt(mode='parallel', group_id={traj.group_id!r}, "
+                next_step=f"Verdict stored for attempt {traj.iteration} of group {shown!r}. Its lessons come "
+                f"from the group's self-contrast: call refine_attempt(mode='parallel', group_id={shown!r}, "
                 "task=...) without an attempt once two or more attempts have verdicts.",
             )  # fmt: skip
         if drafts is None:
