@@ -192,10 +192,23 @@ def m003_access_tokens(db: Any) -> None:
     )
 
 
+def m005_item_anchors(db: Any) -> None:
+    """What an item pointed at when it was stored (files, symbols, commit; JSON, '{}' for nothing) and
+    how many recalls in a row found those anchors broken. (Number 4 belongs to another change.)"""
+    _run(
+        db,
+        """
+        alter table items add column anchors text not null default '{}';
+        alter table items add column stale_count integer not null default 0
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "binary_vector_index", m002_binary_vector_index),
     (3, "access_tokens", m003_access_tokens),
+    (5, "item_anchors", m005_item_anchors),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -161,9 +161,22 @@ def m002_access_tokens(db: Any) -> None:
     )
 
 
+def m004_item_anchors(db: Any) -> None:
+    """As SQLite's migration 5: an item's anchors (JSON) and its count of broken-anchor recalls in a row.
+    (Number 3 belongs to another change.)"""
+    _run(
+        db,
+        """
+        alter table items add column anchors text not null default '{}';
+        alter table items add column stale_count integer not null default 0
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "access_tokens", m002_access_tokens),
+    (4, "item_anchors", m004_item_anchors),
 ]
 
 LATEST = MIGRATIONS[-1][0]
