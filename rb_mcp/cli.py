@@ -119,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_recall(args: argparse.Namespace) -> int:
     with _bank(args) as bank:
-        result = bank.recall(args.task, args.project, args.k, args.kind or None)
+        result = bank.recall(args.task, args.project, args.k, args.kind or None, root=args.root)
     if args.json:
         _out(result.model_dump(mode="json"))
     else:
@@ -139,7 +139,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         result = bank.record(
             task=args.task, steps=args.step or None, summary=args.summary, outcome=args.outcome,
             rationale=args.rationale, items=items, files=args.file or None, project=args.project,
-            recall_id=args.recall_id, group_id=args.group_id, trajectory_id=args.trajectory_id,
+            recall_id=args.recall_id, group_id=args.group_id, trajectory_id=args.trajectory_id, root=args.root,
         )  # fmt: skip
     _out(result.model_dump(mode="json", exclude_none=True))
     return 0
@@ -148,16 +148,45 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
 
     with _bank(args) as bank:
-        found = bank.items(args.project, args.kind, include_all=args.all, limit=args.limit)
+        found = bank.items(args.project, args.kind, args.all, args.limit, args.status)
     if args.json:
         _out([i.model_dump(mode="json") for i in found])
         return 0
     if not found:
         print("no memory items")
     for item in found:
-        print(
-            f"#{item.id:<5} {item.kind:<8} {item.scope[:28]:<28} +{item.helped}/-{item.harmed} x{item.strength}  {item.title}"
+        state = "" if item.status == "active" else f" [{item.status}]"
+        print(f"#{item.id:<5} {item.kind:<8} {item.scope[:28]:<28} +{item.helped}/-{item.harmed} x{item.strength}  {item.title}{state}")  # fmt: skip
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    with _bank(args) as bank:
+        missing = bank.restore(args.ids)
+    if missing:
+        raise RbError(
+            f"no archived or superseded memory item(s) {missing}; see `rb-mcp list --status archived`"
         )
+    print(f"restored {len(args.ids)} item(s)")
+    return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    with _bank(args) as bank:
+        report = bank.maintain(dry_run=args.dry_run)
+    if args.json:
+        _out(report.model_dump(mode="json"))
+        return 0
+    verb = "would archive" if report.dry_run else "archived"
+    expiry = f"expiry after {report.expire_days} days" if report.expire_days else "expiry off"
+    print(
+        f"{verb} {len(report.archived)} item(s) of {report.checked} old or judged enough to weigh ({expiry})"
+    )
+    for item in report.archived:
+        print(f"#{item.id:<5} {item.scope[:28]:<28} {item.title[:60]}\n       {item.reason}")
+    print(
+        "nothing is deleted: `rb-mcp list --status archived` lists them, `rb-mcp restore ID` brings one back"
+    )
     return 0
 
 
@@ -316,6 +345,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+ROOT_HELP = "working tree to check memory anchors in (default: the git repository of the current directory)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     epilog = "environment:\n" + "\n".join(f"  {s.env:<24} {s.help}" for s in SETTINGS.values())
     parser = argparse.ArgumentParser(
@@ -374,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project")
     p.add_argument("-k", type=int)
     p.add_argument("--kind", action="append", choices=["strategy", "pitfall", "note"])
+    p.add_argument("--root", metavar="DIR", help=ROOT_HELP)
     p.add_argument("--json", action="store_true")
     p = add("record", cmd_record, "record a trajectory (and its items) from the command line")
     p.add_argument("--task")
@@ -389,10 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recall-id", type=int)
     p.add_argument("--group-id")
     p.add_argument("--trajectory-id", type=int)
+    p.add_argument("--root", metavar="DIR", help=ROOT_HELP)
     p = add("list", cmd_list, "list memory items")
     p.add_argument("--project")
     p.add_argument("--kind", choices=["strategy", "pitfall", "note"])
     p.add_argument("--all", action="store_true", help="include superseded and archived items")
+    p.add_argument("--status", choices=["active", "archived", "superseded"], help="only items of this status")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p = add("show", cmd_show, "show one memory item with its history and sources")
@@ -400,6 +435,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("forget", cmd_forget, "delete memory items (rows, vectors and FTS entries)")
     p.add_argument("ids", type=int, nargs="+")
     p.add_argument("--archive", action="store_true", help="archive instead of delete (kept, never recalled)")
+    p = add("restore", cmd_restore, "bring archived or superseded memory items back into recall")
+    p.add_argument("ids", type=int, nargs="+", metavar="ID")
+    p = add(
+        "maintain", cmd_maintain,
+        "archive expired items (RB_MCP_EXPIRE_DAYS) and items that harm more than they help; never deletes",
+    )  # fmt: skip
+    p.add_argument("--dry-run", action="store_true", help="only list what would be archived")
+    p.add_argument("--json", action="store_true")
     p = add("promote", cmd_promote, "move an item to the global scope (or another project)")
     p.add_argument("id", type=int)
     p.add_argument("--to", help="target project (default: global)")

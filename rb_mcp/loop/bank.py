@@ -10,24 +10,29 @@ follow-up call (or `rb-mcp distill`) brings the answer.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from rb_mcp import clock, prompts, visibility
 from rb_mcp import project as projects
-from rb_mcp import prompts, visibility
 from rb_mcp.config import Config
 from rb_mcp.embed import Embedder, FastEmbedder
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.llm import LLM
-from rb_mcp.loop import consolidate, curate, distill, refine
+from rb_mcp.loop import consolidate, curate, distill, refine, upkeep
 from rb_mcp.loop import items as item_ops
 from rb_mcp.loop import trajectories as trajs
+from rb_mcp.loop.anchors import Tree
 from rb_mcp.loop.recall import Retriever
 from rb_mcp.loop.trajectories import DEFAULT_KIND, MAX_RECORD_ITEMS, coerce_steps
 from rb_mcp.models import (
     ItemDraft,
+    ItemStatus,
     Kind,
+    MaintenanceReport,
     MemoryItem,
     Outcome,
     RecallResult,
@@ -52,6 +57,10 @@ class Bank:
         self.default_project = config.project or projects.default_for_cwd()
         self._vectors_ready = False
         self.retriever = Retriever(self)
+        self._local_tree: Tree | None | bool = False  # False: not looked up yet
+        self._upkeep_due: datetime | None = None
+        self._upkeep: threading.Thread | None = None
+        self._upkeep_lock = threading.Lock()
 
     def __enter__(self) -> Bank:
         return self
@@ -60,6 +69,8 @@ class Bank:
         self.close()
 
     def close(self) -> None:
+        if self._upkeep is not None:
+            self._upkeep.join(timeout=30)
         self.store.close()
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -100,13 +111,44 @@ class Bank:
             )
         visibility.check(event["project"], f"recall_id {recall_id}")
 
+    def tree_for(
+        self, project: str | None = None, root: str | Path | None = None, scope: str | None | bool = False
+    ) -> Tree | None:
+        """The working tree a call's anchors are read in: `root` (a hook's cwd), else a project given
+        as a local path, else the server's own repository; never for a remote caller, whose paths
+        name nothing here. With `scope` (storing items of that scope), the server's repository only
+        when it is that scope's, so files of another project are never anchored in it."""
+        if visibility.current() is not None:
+            return None
+        if root is not None:
+            return Tree.at(root)
+        if (folder := projects.local_dir(project)) is not None:
+            return Tree.at(folder)
+        if self._local_tree is False:
+            cwd = Path.cwd()
+            self._local_tree = Tree.at(cwd) if projects.repo_root(cwd) is not None else None
+        local = self._local_tree
+        if not isinstance(local, Tree) or (
+            scope is not False and scope not in (local.key, self.default_project)
+        ):
+            return None
+        return local
+
     # ---- recall ----------------------------------------------------------------------------
     def recall(
-        self, task: str, project: str | None = None, k: int | None = None, kinds: Sequence[Kind] | None = None
+        self,
+        task: str,
+        project: str | None = None,
+        k: int | None = None,
+        kinds: Sequence[Kind] | None = None,
+        root: str | Path | None = None,
     ) -> RecallResult:
+        """Recall items for `task`; each is checked against the working tree (`tree_for`: `root`, e.g.
+        the cwd a hook passes, or what the server can see) and carries `verified`."""
         if not task or not task.strip():
             raise InputError("task is empty; describe the task you are about to start")
-        return self.retriever.recall(task, self.scope_of(project), k or self.config.k, kinds)
+        tree = self.tree_for(project, root)
+        return self.retriever.recall(task, self.scope_of(project), k or self.config.k, kinds, tree=tree)
 
     # ---- record ----------------------------------------------------------------------------
     def record(
@@ -124,6 +166,7 @@ class Bank:
         trajectory_id: int | None = None,
         llm: LLM | None = None,
         progress: distill.ProgressFn | None = None,
+        root: str | Path | None = None,
     ) -> RecordResult:
         drafts = (
             [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
@@ -132,7 +175,10 @@ class Bank:
             raise InputError(
                 f"items holds {len(drafts)} items; send at most {MAX_RECORD_ITEMS}, the most transferable"
             )
+        upkeep.check_supersedes(self.store, drafts or [])
         if trajectory_id is None:
+            if files and (tree := self.tree_for(project, root)) is not None:
+                files = [tree.shown(f) for f in files]  # absolute paths never leave the machine
             trajectory_id = self._new_task(
                 task, steps, summary, outcome, rationale, files, project, recall_id, group_id
             )
@@ -191,7 +237,7 @@ class Bank:
                 progress, 2, 3, f"distilled by {llm.name}" if drafts is not None else "distilling failed"
             )
             if drafts is not None:
-                return self._distill_by_model(traj, drafts, credited, llm, progress)
+                return self._distill_by_model(traj, drafts, credited, llm, progress, root)
         if drafts is None:
             return RecordResult(
                 trajectory_id=trajectory_id,
@@ -207,9 +253,10 @@ class Bank:
                     trajs.trajectory_text(self.store, traj),
                     traj.files,
                     trajectory_id,
+                    self.store.recalled_titles(traj.recall_id),
                 ),
             )
-        return self._distill(traj, drafts, credited)
+        return self._distill(traj, drafts, credited, root)
 
     def _apply_verdict(self, traj: Trajectory, outcome: Outcome, rationale: str) -> list[int]:
         # Only the first verdict counts: a model answer that arrives late (a sampling job, a drain running
@@ -226,7 +273,7 @@ class Bank:
         self._apply_verdict(traj, verdict.outcome, verdict.rationale)
         return verdict.outcome
 
-    def _distill_by_model(self, traj, drafts, credited, llm: LLM, progress) -> RecordResult:
+    def _distill_by_model(self, traj, drafts, credited, llm: LLM, progress, root=None) -> RecordResult:
         if (
             self.trajectory(traj.id).status == "distilled"
         ):  # distilled by someone else while the model thought
@@ -234,7 +281,7 @@ class Bank:
                 trajectory_id=traj.id, status="stored", outcome=traj.outcome, credited=credited,
                 next_step="Nothing to do: this trajectory is already distilled.",
             )  # fmt: skip
-        result = self._distill(traj, drafts, credited)
+        result = self._distill(traj, drafts, credited, root)
         result.stored = consolidate.new_items(self, result.stored, llm)
         distill.tick(progress, 3, 3, "consolidated")
         result.next_step = (
@@ -300,7 +347,9 @@ class Bank:
             group_id=group_id,
         )
 
-    def _distill(self, traj: Trajectory, drafts: list[ItemDraft], credited: list[int]) -> RecordResult:
+    def _distill(
+        self, traj: Trajectory, drafts: list[ItemDraft], credited: list[int], root: str | Path | None = None
+    ) -> RecordResult:
         stored, rejected = trajs.gate_and_store(
             self,
             drafts,
@@ -311,6 +360,7 @@ class Bank:
             scope=traj.project or GLOBAL,
             sources=[traj.id],
             files=traj.files,
+            tree=self.tree_for(None, root, traj.project),
         )
         trajs.update_trajectory(self.store, traj.id, status="distilled")
         return RecordResult(
@@ -327,10 +377,16 @@ class Bank:
 
     # ---- curating (the CLI, the resources, the review page) ---------------------------------
     def items(
-        self, project: str | None = None, kind: Kind | None = None, include_all: bool = False, limit: int = 50
+        self,
+        project: str | None = None,
+        kind: Kind | None = None,
+        include_all: bool = False,
+        limit: int = 50,
+        status: ItemStatus | None = None,
     ) -> list[MemoryItem]:
-        """Items the caller may see, most recently updated first (active only unless `include_all`)."""
-        return curate.list_items(self.store, project, kind, include_all, limit)
+        """Items the caller may see, most recently updated first (active only unless `include_all`;
+        only those of `status` when given, e.g. "archived")."""
+        return curate.list_items(self.store, project, kind, include_all, limit, status)
 
     def item(self, item_id: int) -> dict[str, Any] | None:
         """One item with its history and source trajectory ids; None when absent or not visible."""
@@ -347,3 +403,36 @@ class Bank:
     def backup(self, target: str | Path) -> Path:
         """An online, checked copy of the bank in a new SQLite file."""
         return self.store.backup(target)
+
+    # ---- forgetting that is never loss (rb_mcp.loop.upkeep) ------------------------------------
+    def restore(self, ids: Sequence[int]) -> list[int]:
+        """Bring archived or superseded items back into recall; returns the ids that named no such item."""
+        return upkeep.restore(self.store, ids)
+
+    def maintain(self, dry_run: bool = False) -> MaintenanceReport:
+        """Archive expired and harmful items (`RB_MCP_EXPIRE_DAYS`), or list them with `dry_run`."""
+        return upkeep.maintain(self.store, self.config.expire_days, dry_run)
+
+    def maintain_soon(self) -> threading.Thread | None:
+        """Start maintenance in the background when a day has passed since the bank's last run (the
+        server calls this on every tool call: it looks at the bank at most once an hour). The thread
+        started, or None."""
+        moment = clock.current()
+        with self._upkeep_lock:  # tool calls run in several worker threads at once
+            if (self._upkeep_due is not None and moment < self._upkeep_due) or (
+                self._upkeep is not None and self._upkeep.is_alive()
+            ):
+                return None
+            self._upkeep_due = moment + timedelta(hours=1)
+
+            def run() -> None:
+                try:
+                    if upkeep.due(self.store):
+                        report = upkeep.maintain(self.store, self.config.expire_days)
+                        log.info("maintenance archived %d of %d items", len(report.archived), report.checked)
+                except Exception as exc:  # a read-only, busy or closing bank: try again later
+                    log.warning("maintenance skipped: %s", exc)
+
+            self._upkeep = threading.Thread(target=run, name="rb-mcp-maintain", daemon=True)
+            self._upkeep.start()
+            return self._upkeep

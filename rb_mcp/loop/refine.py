@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rb_mcp import prompts
 from rb_mcp.errors import InputError
 from rb_mcp.llm import LLM
-from rb_mcp.loop import consolidate, distill
+from rb_mcp.loop import consolidate, distill, upkeep
 from rb_mcp.loop import trajectories as trajs
 from rb_mcp.loop.trajectories import MAX_CONTRAST_ITEMS, MAX_RECORD_ITEMS, coerce_steps, steps_text
 from rb_mcp.models import AttemptView, ItemDraft, Outcome, RefineResult, Step
@@ -44,6 +44,7 @@ def refine(
     drafts = [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
     scope = bank.scope_of(project)
     bank.check_group(group_id)
+    upkeep.check_supersedes(bank.store, drafts or [])
     if mode == "sequential":
         result = _refine_sequential(bank, task, attempt, group_id, iteration, drafts, scope)
         if llm is not None and bank.config.llm_check_turns > 0:
@@ -71,7 +72,7 @@ def _refine_sequential(bank: Bank, task, attempt, group_id, iteration, drafts, s
     if drafts:
         stored, rejected = trajs.gate_and_store(
             bank, drafts, [], refuse=None, default_kind="note", scope=scope or GLOBAL, sources=[trajectory_id],
-            files=[],
+            files=[], tree=bank.tree_for(None, None, scope),
         )  # fmt: skip
     pitfalls = bank.retriever.recall(task, scope, 3, ["pitfall", "note", "strategy"], log_event=False).items
     lessons = [f"{h.title}: {h.content}" for h in pitfalls]
@@ -221,7 +222,7 @@ def _store_contrast(bank: Bank, group_id, views, drafts, scope) -> RefineResult:
     stored, rejected = trajs.gate_and_store(
         bank, drafts, [], refuse="no contrast item was stored; fix these and send the items again:\n",
         default_kind="strategy" if any_success else "pitfall", scope=scope or GLOBAL,
-        sources=[v.trajectory_id for v in judged], files=[],
+        sources=[v.trajectory_id for v in judged], files=[], tree=bank.tree_for(None, None, scope),
     )  # fmt: skip
     bank.store.mark_contrasted(group_id, [v.trajectory_id for v in judged])
     return RefineResult(
