@@ -25,6 +25,7 @@ import os
 import re
 import stat as stat_mod
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ MAX_FILES_PER_SYMBOL = 3
 MAX_READ = 2 * 1024 * 1024  # larger files anchor by existence only
 CACHE_FILES = 512
 MAX_REASONS = 3
+TREE_TTL = 60.0
 
 _EXT = (
     "py pyi pyx js jsx ts tsx mjs cjs vue svelte rs go rb java kt kts scala c h cc cpp cxx hpp cs php swift "
@@ -68,7 +70,20 @@ class Tree:
 
     @classmethod
     def at(cls, path: str | os.PathLike[str]) -> Tree | None:
-        """The tree holding `path`: its git work tree, or the directory itself outside git."""
+        """The tree holding `path`: its git work tree, or the directory itself outside git. Looked up
+        again after `TREE_TTL` seconds (a hook passes its cwd with every recall)."""
+        key, moment = os.fspath(path), time.monotonic()
+        hit = _trees.get(key)
+        if hit is not None and moment - hit[0] < TREE_TTL:
+            return hit[1]
+        if len(_trees) > 256:
+            _trees.clear()
+        found = cls._find(path)
+        _trees[key] = (moment, found)
+        return found
+
+    @classmethod
+    def _find(cls, path: str | os.PathLike[str]) -> Tree | None:
         try:
             start = Path(path).expanduser().resolve()
         except (OSError, RuntimeError):
@@ -109,6 +124,9 @@ class Tree:
         if not rel or rel[0] == "/" or "\\" in rel or "\x00" in rel or ".." in rel.split("/"):
             return None
         return f"{self.root}{os.sep}{rel}"
+
+
+_trees: dict[str, tuple[float, Tree | None]] = {}
 
 
 # ---- which symbols appear in which files, cached by size and mtime -----------------------------
