@@ -357,6 +357,7 @@ def measure_in_process(
         for q in queries[:5]:
             bank.recall(q, PROJECT)
         out["recall_ms"] = percentiles([timed(lambda q=q: bank.recall(q, PROJECT)) for q in queries])
+        out["anchors"] = measure_anchors(bank, work.parent / "anchor-repo", queries)
         if real := real_queries():
             out["recall_real_ms"] = percentiles([timed(lambda q=q: bank.recall(q, PROJECT)) for q in real])
         store, qvecs = bank.store, embedder.embed(queries)
@@ -376,6 +377,76 @@ def measure_in_process(
         out["record_ms"] = percentiles([timed(lambda a=a: bank.record(**a)) for a in calls])
         out["index"] = store.vector_index().stats()
     return out
+
+
+def anchor_repo(repo: Path, n_files: int = 60, defs: int = 300) -> list[tuple[str, list[str]]]:
+    """A git repository of `n_files` Python modules (~20 KB each): (path, function names) of each."""
+    shutil.rmtree(repo, ignore_errors=True)
+    (repo / "pkg").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    modules = []
+    for i in range(n_files):
+        names = [f"step_{i}_{j}" for j in range(defs)]
+        body = "\n\n".join(f"def {n}(value):\n    return helper(value, {j})\n" for j, n in enumerate(names))
+        (repo / "pkg" / f"mod_{i}.py").write_text(body)
+        modules.append((f"pkg/mod_{i}.py", names))
+    return modules
+
+
+def measure_anchors(bank: Bank, repo: Path, queries: list[str], k: int = 3) -> dict[str, Any]:
+    """Recall with anchors checked against a working tree, beside the same recalls with no tree in
+    sight. The items the queries recall, and the candidates behind them that a recall checks
+    (`recall.WINDOW` x k), get anchors into a synthetic repository: two named files, one touched
+    file and four symbols each. Also the anchor step alone, with the file cache warm and cold (every
+    file of the window re-read: the worst case, as after a checkout that touched them all)."""
+    from rb_mcp.loop import anchors
+    from rb_mcp.loop.recall import WINDOW
+    from rb_mcp.models import Anchors
+
+    modules = anchor_repo(repo)
+    tree = anchors.Tree.at(repo)
+    rng = random.Random("anchors")
+    scope = bank.scope_of(PROJECT)
+    windows = [
+        [h.id for h in bank.retriever.recall(q, scope, WINDOW * k, log_event=False).items] for q in queries
+    ]
+    ids = {i for window in windows for i in window}
+    given: dict[int, Anchors] = {}
+    with bank.store.transaction() as tx:
+        for item_id in sorted(ids):
+            (a, names), (b, _), (c, _) = rng.sample(modules, 3)
+            given[item_id] = Anchors(
+                repo=tree.key, files=[c], named=[a, b], symbols={s: [a] for s in rng.sample(names, 4)}
+            )
+            bank.store.set_item_anchors(tx, item_id, given[item_id].model_dump_json())
+    local, bank._local_tree = bank._local_tree, None  # the recalls "without" see no working tree
+    try:
+        without, with_tree, verified = [], [], 0
+        for q in queries:
+            without.append(timed(lambda q=q: bank.recall(q, PROJECT)))
+            start = time.perf_counter()
+            result = bank.recall(q, PROJECT, root=repo)
+            with_tree.append(ms(time.perf_counter() - start))
+            verified += sum(h.verified is True for h in result.items)
+        # The anchor step of a recall alone (`Retriever._check_anchors`): read the window's anchors,
+        # parse them and check them until k hold.
+        ranked = [[(False, 0.0, i, 0.0, []) for i in window] for window in windows]
+        step = bank.retriever._check_anchors
+        warm = [timed(lambda r=r: step(r, k, tree)) for r in ranked]
+        cold = []
+        for r in ranked:
+            anchors._cache.clear()
+            cold.append(timed(lambda r=r: step(r, k, tree)))
+    finally:
+        bank._local_tree = local
+    return {
+        "anchored_items": len(ids),
+        "verified_hits": verified,
+        "recall_no_tree_ms": percentiles(without),
+        "recall_with_tree_ms": percentiles(with_tree),
+        "checks_warm_ms": percentiles(warm),
+        "checks_cold_ms": percentiles(cold),
+    }
 
 
 def search_vs_exact(store: Store, parts: list[str], qvecs: np.ndarray, k: int = 50) -> dict[str, Any]:
@@ -786,6 +857,17 @@ def report(r: dict[str, Any]) -> list[list[Any]]:
                      p(e["stdio"]["record_ms"], "p95"), p(pe.get("record_ms")), p(pe.get("record_ms"), "p95")])  # fmt: skip
     print_table("Record a finished task with 3 agent-written items (ms; peer = memory_store of one memory)",
                 ["items", "in-proc p50", "p95", "stdio p50", "p95", "peer p50", "peer p95"], rows, 1)  # fmt: skip
+    rows = []
+    for label, e in sizes.items():
+        a = e["in_process"].get("anchors")
+        if a:
+            rows.append([label, a["anchored_items"], p(a["recall_no_tree_ms"]), p(a["recall_with_tree_ms"]),
+                         p(a["recall_with_tree_ms"], "p95"), p(a["checks_warm_ms"]), p(a["checks_warm_ms"], "p95"),
+                         p(a["checks_cold_ms"]), p(a["checks_cold_ms"], "p95")])  # fmt: skip
+    print_table("Anchors checked at recall, in process (ms; k=3; each item: 2 named files, 1 touched, 4 symbols in "
+                "~16 KB modules; anchor step = read, parse and check the candidates' anchors; cold = every file re-read)",
+                ["items", "anchored", "recall no tree p50", "with tree p50", "p95", "anchor step warm p50", "p95",
+                 "cold p50", "p95"], rows, 2)  # fmt: skip
     rows = [[label, e["bank_file_mb"], p(e["in_process"]["store_open_ms"]), p(e["in_process"]["index_load_ms"]),
              e["in_process"]["index"]["item_vec"]["loaded_from"], e["in_process"]["index"]["item_vec"]["bytes"] / 2**20,
              e["stdio"].get("peak_rss_mb")] for label, e in sizes.items()]  # fmt: skip

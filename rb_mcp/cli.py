@@ -18,21 +18,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from rb_mcp import __version__
+from rb_mcp import __version__, cli_items
+from rb_mcp.cli_items import bank_of as _bank
+from rb_mcp.cli_items import out as _out
 from rb_mcp.config import SETTINGS, Config
 from rb_mcp.errors import RbError
-
-
-def _bank(args: argparse.Namespace):
-    from rb_mcp.loop.bank import Bank
-
-    return Bank(Config.from_env(args.bank))
-
-
-def _out(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 class Progress:
@@ -123,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_recall(args: argparse.Namespace) -> int:
     with _bank(args) as bank:
-        result = bank.recall(args.task, args.project, args.k, args.kind or None)
+        result = bank.recall(args.task, args.project, args.k, args.kind or None, root=args.root)
     if args.json:
         _out(result.model_dump(mode="json"))
     else:
@@ -143,54 +134,9 @@ def cmd_record(args: argparse.Namespace) -> int:
         result = bank.record(
             task=args.task, steps=args.step or None, summary=args.summary, outcome=args.outcome,
             rationale=args.rationale, items=items, files=args.file or None, project=args.project,
-            recall_id=args.recall_id, group_id=args.group_id, trajectory_id=args.trajectory_id,
+            recall_id=args.recall_id, group_id=args.group_id, trajectory_id=args.trajectory_id, root=args.root,
         )  # fmt: skip
     _out(result.model_dump(mode="json", exclude_none=True))
-    return 0
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-
-    with _bank(args) as bank:
-        found = bank.items(args.project, args.kind, include_all=args.all, limit=args.limit)
-    if args.json:
-        _out([i.model_dump(mode="json") for i in found])
-        return 0
-    if not found:
-        print("no memory items")
-    for item in found:
-        print(
-            f"#{item.id:<5} {item.kind:<8} {item.scope[:28]:<28} +{item.helped}/-{item.harmed} x{item.strength}  {item.title}"
-        )
-    return 0
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-
-    with _bank(args) as bank:
-        data = bank.item(args.id)
-    if data is None:
-        raise RbError(f"no memory item {args.id}; see `rb-mcp list`")
-    _out(data)
-    return 0
-
-
-def cmd_forget(args: argparse.Namespace) -> int:
-
-    with _bank(args) as bank:
-        missing = bank.forget(args.ids, hard=not args.archive)
-    if missing:
-        raise RbError(f"no memory item(s) {missing}; nothing else changed")
-    print(f"{'archived' if args.archive else 'forgot'} {len(args.ids)} item(s)")
-    return 0
-
-
-def cmd_promote(args: argparse.Namespace) -> int:
-    with _bank(args) as bank:
-        scope = bank.scope_of(args.to) if args.to else "global"
-        if not bank.move(args.id, scope or "global"):
-            raise RbError(f"no memory item {args.id}")
-    print(f"item {args.id} now in scope {scope}")
     return 0
 
 
@@ -346,6 +292,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+ROOT_HELP = "working tree to check memory anchors in (default: the git repository of the current directory)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     epilog = "environment:\n" + "\n".join(f"  {s.env:<24} {s.help}" for s in SETTINGS.values())
     parser = argparse.ArgumentParser(
@@ -404,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project")
     p.add_argument("-k", type=int)
     p.add_argument("--kind", action="append", choices=["strategy", "pitfall", "note"])
+    p.add_argument("--root", metavar="DIR", help=ROOT_HELP)
     p.add_argument("--json", action="store_true")
     p = add("record", cmd_record, "record a trajectory (and its items) from the command line")
     p.add_argument("--task")
@@ -419,20 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recall-id")
     p.add_argument("--group-id")
     p.add_argument("--trajectory-id", type=int)
-    p = add("list", cmd_list, "list memory items")
-    p.add_argument("--project")
-    p.add_argument("--kind", choices=["strategy", "pitfall", "note"])
-    p.add_argument("--all", action="store_true", help="include superseded and archived items")
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--json", action="store_true")
-    p = add("show", cmd_show, "show one memory item with its history and sources")
-    p.add_argument("id", type=int)
-    p = add("forget", cmd_forget, "delete memory items (rows, vectors and FTS entries)")
-    p.add_argument("ids", type=int, nargs="+")
-    p.add_argument("--archive", action="store_true", help="archive instead of delete (kept, never recalled)")
-    p = add("promote", cmd_promote, "move an item to the global scope (or another project)")
-    p.add_argument("id", type=int)
-    p.add_argument("--to", help="target project (default: global)")
+    p.add_argument("--root", metavar="DIR", help=ROOT_HELP)
+    cli_items.add_commands(add)
     p = add("export", cmd_export, "export the bank as JSONL (lossless)")
     p.add_argument("output", help="file, or - for stdout")
     p = add("import", cmd_import, "import a JSONL export (validated before anything is written)")

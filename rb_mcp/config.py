@@ -116,6 +116,13 @@ class Config(BaseModel):
         le=1.0,
         description="Cosine at or above which a new item is merged into an existing one instead of added.",
     )
+    expire_days: int = Field(
+        90,
+        ge=0,
+        le=36500,
+        description="Days after which an item no recall returned (or that never helped) is archived by "
+        "`rb-mcp maintain` and the server's daily maintenance; 0 = never expire. Archived items can be restored.",
+    )
     preload: Switch = Field(
         True, description="Load the embedding model in the background right after start (0 = on first use)."
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import unicodedata
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,6 +34,7 @@ MAX_CONTENT = 6_000
 MAX_TAGS = 12
 MAX_PROJECT = 300
 MAX_ID = 200
+MAX_SUPERSEDES = 10
 
 # Characters that show nothing: format characters (zero-width space, joiners, BOM), controls (NUL),
 # separators, combining marks on their own and the letters that render blank (Hangul fillers).
@@ -103,6 +104,12 @@ class ItemDraft(_Strict):
     kind: Kind | None = Field(None)  # default: from the outcome
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
 
+    supersedes: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        default_factory=list,
+        max_length=MAX_SUPERSEDES,
+        description="Recalled [#id]s this task proved wrong.",
+    )
+
     @field_validator("tags")
     @classmethod
     def _short_tags(cls, tags: list[str]) -> list[str]:
@@ -110,6 +117,23 @@ class ItemDraft(_Strict):
             if len(tag) > 60:
                 raise ValueError("each tag must be at most 60 characters")
         return [t.strip() for t in tags if t.strip()]
+
+
+class Anchors(BaseModel):
+    """What an item pointed at in its repository when it was stored; recall checks them again."""
+
+    repo: str = Field(description="Project key of the repository the work happened in (never a path).")
+    commit: str | None = Field(None, description="The repository's HEAD commit when the item was stored.")
+    files: list[str] = Field(
+        default_factory=list, description="Repository-relative files the trajectory touched (that existed)."
+    )
+    named: list[str] = Field(default_factory=list, description="Repository-relative files the item names.")
+    symbols: dict[str, list[str]] = Field(
+        default_factory=dict, description="Code symbols the item names, each with the files it appeared in."
+    )
+
+    def empty(self) -> bool:
+        return not self.files and not self.named and not self.symbols
 
 
 class MemoryItem(BaseModel):
@@ -130,6 +154,8 @@ class MemoryItem(BaseModel):
     strength: int = Field(1, description="How many trajectories produced this lesson (consolidation merges).")
     status: ItemStatus = "active"
     superseded_by: int | None = None
+    anchors: Anchors | None = Field(None, description="Files and symbols the item named, checked at recall.")
+    stale_count: int = Field(0, description="Recalls in a row in which its anchors were found broken.")
 
 
 class Trajectory(BaseModel):
@@ -170,6 +196,14 @@ class RecallHit(BaseModel):
     helped: int
     harmed: int
     provenance: Provenance
+    verified: bool | None = Field(
+        None,
+        description="true: the files and symbols it names still exist in the working tree; false: some are "
+        "gone (see stale_reason): verify before relying on it; null: nothing to check it against.",
+    )
+    stale_reason: str | None = Field(
+        None, description="Which file or symbol is gone, when verified is false."
+    )
 
 
 class Episode(BaseModel):
@@ -208,6 +242,9 @@ class StoredItem(BaseModel):
         description="added: a new memory; merged: strengthened an existing near-duplicate."
     )
     similarity: float | None = None
+    superseded: list[int] = Field(
+        default_factory=list, description="Items this one replaced as wrong (they are no longer recalled)."
+    )
 
 
 class RejectedItem(BaseModel):
@@ -334,3 +371,22 @@ class EffectReport(BaseModel):
     projects: list[EffectGroup]
     most_helped: list[ItemEffect]
     most_harmed: list[ItemEffect]
+
+
+class Retired(BaseModel):
+    """An item maintenance archived (or would archive, in a dry run), and why."""
+
+    id: int
+    title: str
+    scope: str
+    reason: str
+
+
+class MaintenanceReport(BaseModel):
+    """What one pass of `rb-mcp maintain` did: nothing is deleted, archived items can be restored."""
+
+    dry_run: bool = Field(description="True when nothing was changed: `archived` lists what would be.")
+    ran_at: str
+    expire_days: int = Field(description="RB_MCP_EXPIRE_DAYS in effect (0: expiry is off).")
+    checked: int = Field(description="Active items old enough (or with enough verdicts) to be weighed.")
+    archived: list[Retired] = Field(default_factory=list)

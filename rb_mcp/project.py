@@ -112,3 +112,65 @@ def default_for_cwd(cwd: Path | None = None) -> str | None:
         return key_for_directory(cwd) if _git_dir(cwd.resolve()) is not None else None
     except OSError:
         return None
+
+
+def repo_root(start: Path) -> Path | None:
+    """The top of the git work tree holding `start` (a worktree's own folder, not its main clone)."""
+    try:
+        start = start.resolve()
+    except OSError:
+        return None
+    for folder in [start, *start.parents]:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _own_git_dir(root: Path) -> Path | None:
+    candidate = root / ".git"
+    if candidate.is_dir():
+        return candidate
+    if candidate.is_file():
+        text = candidate.read_text(errors="replace").strip()
+        if text.startswith("gitdir:"):
+            return (root / text[7:].strip()).resolve()
+    return None
+
+
+def head_commit(root: Path) -> str | None:
+    """The commit HEAD points at in the work tree `root`, read from git's files (no git binary needed);
+    None outside a repository, on an unborn branch, or when the files cannot be read."""
+    try:
+        own = _own_git_dir(root)
+        if own is None:
+            return None
+        common = own / "commondir"
+        shared = (own / common.read_text().strip()).resolve() if common.is_file() else own
+        head = (own / "HEAD").read_text().strip()
+        for _ in range(5):  # symbolic refs may point at symbolic refs
+            if not head.startswith("ref:"):
+                return head if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", head) else None
+            ref = head[4:].strip()
+            for folder in (own, shared):
+                if (folder / ref).is_file():
+                    head = (folder / ref).read_text().strip()
+                    break
+            else:
+                packed = shared / "packed-refs"
+                lines = packed.read_text(errors="replace").splitlines() if packed.is_file() else []
+                found = [line.split()[0] for line in lines if line.endswith(" " + ref)]
+                return found[0] if found else None
+    except OSError:
+        return None
+    return None
+
+
+def local_dir(project: str | None) -> Path | None:
+    """The directory a project argument names on this machine, when it is a path (as `resolve` reads it)."""
+    if not project or not (project.startswith(("/", "~", ".")) or "\\" in project):
+        return None
+    candidate = Path(project).expanduser()
+    try:
+        return candidate if candidate.is_dir() else None
+    except OSError:
+        return None

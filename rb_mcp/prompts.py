@@ -10,14 +10,30 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-ITEM_FORMAT = """Answer with a JSON list of memory items, each an object:
-  {"title": "...", "description": "...", "content": "...", "kind": "strategy|pitfall|note"}
+SUPERSEDE_RULE = """When a memory item recalled for this task turned out wrong (the code it names changed, or
+following it failed), add "supersedes": [its id] to the item that corrects it: the wrong one then
+stops being recalled and points to yours. Name only ids you were shown as [#id]."""
+
+ITEM_FORMAT = f"""Answer with a JSON list of memory items, each an object:
+  {{"title": "...", "description": "...", "content": "...", "kind": "strategy|pitfall|note", "supersedes": []}}
 - title: a concise name of the strategy or lesson (not the task)
 - description: one sentence: when it applies and what it achieves
 - content: the reasoning steps, the decision rule or the preventive check, 1-6 sentences
+- supersedes (optional): ids of recalled memory items this task proved wrong
 Rules: write for a different future task in another code base; no concrete ids, hashes, absolute
 paths, secrets, user names or numbers that only mean something in this task; do not restate
-memory you were given; an empty list is a valid answer when nothing transferable was learned."""
+memory you were given; an empty list is a valid answer when nothing transferable was learned.
+{SUPERSEDE_RULE}"""
+
+
+def recalled_block(recalled: Sequence[tuple[int, str]]) -> str:
+    """The memory items recalled for the task, by id: what an item may name in `supersedes`. Only the
+    agent's prompt lists them (it was shown them anyway); a server-side model never reads recalled
+    memory text (`distill.strip_recalled`)."""
+    if not recalled:
+        return ""
+    listed = "\n".join(f"- [#{i}] {_clip(title, 160)}" for i, title in recalled[:10])
+    return f"\n\nMEMORY RECALLED FOR THIS TASK (data from earlier runs; supersede one only if this task proved it wrong):\n{listed}"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -69,8 +85,15 @@ recognised earlier, and what should be asked or checked before investing effort?
 most 3 memory items (usually "pitfall") that help recognise such tasks early."""
 
 
-def extract(outcome: str, task: str, steps_text: str, files: Sequence[str], trajectory_id: int) -> str:
-    return f"""{trajectory_block(task, steps_text, files)}
+def extract(
+    outcome: str,
+    task: str,
+    steps_text: str,
+    files: Sequence[str],
+    trajectory_id: int,
+    recalled: Sequence[tuple[int, str]] = (),
+) -> str:
+    return f"""{trajectory_block(task, steps_text, files)}{recalled_block(recalled)}
 
 {_extract_ask(outcome)}
 

@@ -27,7 +27,7 @@ TOOLS = {
     "distill_pending": (set(), {"limit"}),
 }  # fmt: skip
 COMMANDS = {"serve", "demo", "recall", "record", "list", "show", "forget", "promote", "export", "import", "stats",
-            "doctor", "reembed", "backup", "distill", "token", "copy", "hook"}  # fmt: skip
+            "doctor", "reembed", "backup", "distill", "token", "copy", "hook", "maintain", "restore"}  # fmt: skip
 
 
 def test_tool_parameters_are_pinned(tmp_path):

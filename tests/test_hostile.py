@@ -518,11 +518,23 @@ POISON = good_item(
 )
 
 
+TIMEOUTS = good_item(
+    12,
+    title="Set an explicit timeout on every outbound HTTP call",
+    description="Requests without a timeout hang workers forever when a dependency stalls.",
+    content="Pass a connect and read timeout to every outbound HTTP call through one shared client, and name "
+    "the stalled dependency in the timeout error.",
+)
+
+
 @pytest.mark.parametrize("other", ["other/app", "%", "_", "acme/%", "' or '1'='1", "acme/app2", "global2"])
 def test_items_of_one_project_never_surface_in_another(bank, other):
-    bank.record(
+    recorded = bank.record(
         task=TASK, steps=["wrote a repro"], outcome="success", items=[LESSON, POISON], project="acme/app"
     )
+    # The poisoned item never gets in: the gate reads it as instructions to the model.
+    assert [r.index for r in recorded.rejected] == [1] and len(recorded.stored) == 1
+    assert "reads as instructions to the assistant" in " ".join(recorded.rejected[0].problems)
     bank.record(task=TASK + " again", summary="still pending", project="acme/app")  # an undistilled episode
     for query in (TASK, POISON["title"], POISON["content"]):
         result = bank.recall(query, project=other)
@@ -533,7 +545,7 @@ def test_items_of_one_project_never_surface_in_another(bank, other):
 
 def test_promoted_items_reach_every_project_and_forgotten_ones_are_gone_everywhere(bank):
     r = bank.record(
-        task=TASK, steps=["wrote a repro"], outcome="success", items=[LESSON, POISON], project="acme/app"
+        task=TASK, steps=["wrote a repro"], outcome="success", items=[LESSON, TIMEOUTS], project="acme/app"
     )
     lesson_id, poison_id = (s.id for s in r.stored)
     assert set_scope(bank.store, lesson_id, "global")

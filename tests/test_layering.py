@@ -53,7 +53,7 @@ MODULES = {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 
 def layer(module: str) -> str:
     top = module.split(".")[1] if "." in module else ""
-    if top in ("server", "cli", "ui", "hooks", "__main__"):
+    if top in ("server", "cli", "cli_items", "ui", "hooks", "__main__"):
         return "surface"
     if top in ("admin", "auth"):
         return "admin"

@@ -11,25 +11,30 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rb_mcp import ids, prompts, visibility
+from rb_mcp import clock, ids, prompts, visibility
 from rb_mcp import project as projects
 from rb_mcp.config import Config
 from rb_mcp.embed import Embedder, FastEmbedder
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.llm import LLM
-from rb_mcp.loop import consolidate, curate, distill, ownership, refine
+from rb_mcp.loop import anchors, consolidate, curate, distill, ownership, refine, upkeep
 from rb_mcp.loop import items as item_ops
 from rb_mcp.loop import trajectories as trajs
+from rb_mcp.loop.anchors import Tree
 from rb_mcp.loop.recall import Retriever
 from rb_mcp.loop.trajectories import DEFAULT_KIND, MAX_RECORD_ITEMS
 from rb_mcp.models import (
     MAX_PROJECT,
     ItemDraft,
+    ItemStatus,
     Kind,
+    MaintenanceReport,
     MemoryItem,
     Outcome,
     RecallResult,
@@ -72,6 +77,10 @@ class Bank:
         self.id_key = _id_key(self.store)
         self._vectors_ready = False
         self.retriever = Retriever(self)
+        self._local_tree: Tree | None | bool = False  # False: not looked up yet
+        self._upkeep_due: datetime | None = None
+        self._upkeep: threading.Thread | None = None
+        self._upkeep_lock = threading.Lock()
 
     def __enter__(self) -> Bank:
         return self
@@ -80,6 +89,8 @@ class Bank:
         self.close()
 
     def close(self) -> None:
+        if self._upkeep is not None:
+            self._upkeep.join(timeout=30)
         self.store.close()
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -115,6 +126,12 @@ class Bank:
     def trajectory(self, trajectory_id: int) -> Trajectory:
         return trajs.get_trajectory(self.store, trajectory_id)
 
+    def tree_for(
+        self, project: str | None = None, root: str | Path | None = None, scope: str | None | bool = False
+    ) -> Tree | None:
+        """The working tree a call's anchors are read in (`rb_mcp.loop.anchors.tree_for`)."""
+        return anchors.tree_for(self, project, root, scope)
+
     # ---- recall ----------------------------------------------------------------------------
     def recall(
         self,
@@ -126,11 +143,14 @@ class Bank:
         session_id: str | None = None,
         vectors: bool = True,
         exclude_items: Sequence[int] = (),
+        root: str | Path | None = None,
     ) -> RecallResult:
         """Memory for a task, logged as a recall event. `session_id` (the client's session) lets a
         later `record(session_id=...)` find this recall; `vectors=False` searches by keyword only
         (no model loaded); `exclude_items` are skipped before the top k is cut. A share
-        `config.control_rate` of recalls, drawn from `self.rng`, are controls: no memory, logged so."""
+        `config.control_rate` of recalls, drawn from `self.rng`, are controls: no memory, logged so.
+        Each item is checked against the working tree (`tree_for`: `root`, e.g. the cwd a hook
+        passes, or what the server can see) and carries `verified`."""
         if is_blank(task):
             raise InputError("task is empty; describe the task you are about to start")
         session_id = _session(session_id)
@@ -139,6 +159,7 @@ class Bank:
         return self.retriever.recall(
             task, self.scope_of(project), k or self.config.k, kinds, vectors=vectors,
             exclude_items=exclude_items, session_id=session_id, control=control,
+            tree=self.tree_for(project, root),
         )  # fmt: skip
 
     def session_recalls(self, session_id: str) -> list[str]:
@@ -168,6 +189,7 @@ class Bank:
         llm: LLM | None = None,
         progress: distill.ProgressFn | None = None,
         session_id: str | None = None,
+        root: str | Path | None = None,
     ) -> RecordResult:
         """Record, judge and distill a trajectory, or answer a pending one (`trajectory_id`). Every
         argument is checked before the first write: a refused call leaves the bank as it was.
@@ -178,7 +200,7 @@ class Bank:
             found = self.store.session_recall(session_id)
             event = self.store.recall_event(found) if found else None
             if event is not None and visibility.visible([event["project"]])[0]:
-                recall_id = found
+                recall_id = ids.recall_handle(self.id_key, found)
         drafts = (
             [d if isinstance(d, ItemDraft) else ItemDraft(**d) for d in items] if items is not None else None
         )
@@ -186,7 +208,10 @@ class Bank:
             raise InputError(
                 f"items holds {len(drafts)} items; send at most {MAX_RECORD_ITEMS}, the most transferable"
             )
+        upkeep.check_supersedes(self.store, drafts or [])
         if trajectory_id is None:
+            if files and (tree := self.tree_for(project, root)) is not None:
+                files = [tree.shown(f) for f in files]  # absolute paths never leave the machine
             task_row = self._new_task(task, steps, summary, files, project, recall_id, group_id)
             if drafts and outcome is None:
                 raise InputError(
@@ -248,7 +273,7 @@ class Bank:
                 progress, 2, 3, f"distilled by {llm.name}" if drafts is not None else "distilling failed"
             )
             if drafts is not None:
-                return self._distill_by_model(traj, drafts, credited, llm, progress)
+                return self._distill_by_model(traj, drafts, credited, llm, progress, root)
         if drafts is None and traj.role == "attempt" and traj.iteration is not None:
             # A parallel attempt's lessons come from its group's self-contrast, not from itself alone.
             shown = ids.shown_group(traj.group_id or "")
@@ -273,9 +298,10 @@ class Bank:
                     trajs.trajectory_text(self.store, traj),
                     traj.files,
                     trajectory_id,
+                    self.store.recalled_titles(traj.recall_id),
                 ),
             )
-        return self._distill(traj, drafts, credited)
+        return self._distill(traj, drafts, credited, root)
 
     def _apply_verdict(self, traj: Trajectory, outcome: Outcome, rationale: str) -> list[int]:
         # Only the first verdict counts: a model answer that arrives late (a sampling job, a drain running
@@ -292,7 +318,7 @@ class Bank:
         self._apply_verdict(traj, verdict.outcome, verdict.rationale)
         return verdict.outcome
 
-    def _distill_by_model(self, traj, drafts, credited, llm: LLM, progress) -> RecordResult:
+    def _distill_by_model(self, traj, drafts, credited, llm: LLM, progress, root=None) -> RecordResult:
         if (
             self.trajectory(traj.id).status == "distilled"
         ):  # distilled by someone else while the model thought
@@ -300,7 +326,7 @@ class Bank:
                 trajectory_id=traj.id, status="stored", outcome=traj.outcome, credited=credited,
                 next_step="Nothing to do: this trajectory is already distilled.",
             )  # fmt: skip
-        result = self._distill(traj, drafts, credited)
+        result = self._distill(traj, drafts, credited, root)
         result.stored = consolidate.new_items(self, result.stored, llm)
         distill.tick(progress, 3, 3, "consolidated")
         result.next_step = (
@@ -386,7 +412,9 @@ class Bank:
                               f"record_trajectory(trajectory_id={trajectory_id}, items=[...]) again (or items=[] "
                               "if nothing transferable was learned):\n")  # fmt: skip
 
-    def _distill(self, traj: Trajectory, drafts: list[ItemDraft], credited: list[int]) -> RecordResult:
+    def _distill(
+        self, traj: Trajectory, drafts: list[ItemDraft], credited: list[int], root: str | Path | None = None
+    ) -> RecordResult:
         stored, rejected = trajs.gate_and_store(
             self,
             drafts,
@@ -397,6 +425,7 @@ class Bank:
             scope=traj.project or GLOBAL,
             sources=[traj.id],
             files=traj.files,
+            tree=self.tree_for(None, root, traj.project),
         )
         trajs.update_trajectory(self.store, traj.id, status="distilled")
         return RecordResult(
@@ -413,10 +442,16 @@ class Bank:
 
     # ---- curating (the CLI, the resources, the review page) ---------------------------------
     def items(
-        self, project: str | None = None, kind: Kind | None = None, include_all: bool = False, limit: int = 50
+        self,
+        project: str | None = None,
+        kind: Kind | None = None,
+        include_all: bool = False,
+        limit: int = 50,
+        status: ItemStatus | None = None,
     ) -> list[MemoryItem]:
-        """Items the caller may see, most recently updated first (active only unless `include_all`)."""
-        return curate.list_items(self.store, project, kind, include_all, limit)
+        """Items the caller may see, most recently updated first (active only unless `include_all`;
+        only those of `status` when given, e.g. "archived")."""
+        return curate.list_items(self.store, project, kind, include_all, limit, status)
 
     def item(self, item_id: int) -> dict[str, Any] | None:
         """One item with its history and source trajectory ids; None when absent or not visible."""
@@ -433,6 +468,39 @@ class Bank:
     def backup(self, target: str | Path) -> Path:
         """An online, checked copy of the bank in a new SQLite file."""
         return self.store.backup(target)
+
+    # ---- forgetting that is never loss (rb_mcp.loop.upkeep) ------------------------------------
+    def restore(self, ids: Sequence[int]) -> list[int]:
+        """Bring archived or superseded items back into recall; returns the ids that named no such item."""
+        return upkeep.restore(self.store, ids)
+
+    def maintain(self, dry_run: bool = False) -> MaintenanceReport:
+        """Archive expired and harmful items (`RB_MCP_EXPIRE_DAYS`), or list them with `dry_run`."""
+        return upkeep.maintain(self.store, self.config.expire_days, dry_run)
+
+    def maintain_soon(self) -> threading.Thread | None:
+        """Start maintenance in the background when a day has passed since the bank's last run (the
+        server calls this on every tool call: it looks at the bank at most once an hour). The thread
+        started, or None."""
+        moment = clock.current()
+        with self._upkeep_lock:  # tool calls run in several worker threads at once
+            if (self._upkeep_due is not None and moment < self._upkeep_due) or (
+                self._upkeep is not None and self._upkeep.is_alive()
+            ):
+                return None
+            self._upkeep_due = moment + timedelta(hours=1)
+
+            def run() -> None:
+                try:
+                    if upkeep.due(self.store):
+                        report = upkeep.maintain(self.store, self.config.expire_days)
+                        log.info("maintenance archived %d of %d items", len(report.archived), report.checked)
+                except Exception as exc:  # a read-only, busy or closing bank: try again later
+                    log.warning("maintenance skipped: %s", exc)
+
+            self._upkeep = threading.Thread(target=run, name="rb-mcp-maintain", daemon=True)
+            self._upkeep.start()
+            return self._upkeep
 
 
 MAX_SESSION_ID = 200

@@ -9,7 +9,7 @@ from typing import Any
 
 from rb_mcp import visibility
 from rb_mcp.loop.items import forget, get_items, history, set_scope
-from rb_mcp.models import Kind, MemoryItem
+from rb_mcp.models import ItemStatus, Kind, MemoryItem
 from rb_mcp.project import resolve
 from rb_mcp.store import Store
 
@@ -20,13 +20,17 @@ def list_items(
     kind: Kind | None = None,
     include_all: bool = False,
     limit: int = 50,
+    status: ItemStatus | None = None,
 ) -> list[MemoryItem]:
-    """Items the caller may see, most recently updated first: active ones only unless `include_all`,
-    filtered by project (a name, remote or path, resolved as the CLI's `--project`) and kind."""
+    """Items the caller may see, most recently updated first: active ones only unless `include_all`
+    (or only those of `status`), filtered by project (a name, remote or path, resolved as the CLI's
+    `--project`) and kind."""
     scope = resolve(project, None) if project else None
     if project and scope is None:
         return []  # a project that names no scope matches no item
-    ids = store.listed_item_ids(limit, active_only=not include_all, scope=scope, kind=kind or None)
+    ids = store.listed_item_ids(
+        limit, active_only=not include_all, scope=scope, kind=kind or None, status=status or None
+    )
     found = get_items(store, ids)
     return [found[i] for i in ids if i in found]
 

@@ -26,7 +26,7 @@ from rb_mcp.llm import (
     ask_json,
     converse,
 )
-from rb_mcp.loop import consolidate
+from rb_mcp.loop import consolidate, upkeep
 from rb_mcp.loop import items as item_ops
 from rb_mcp.loop import trajectories as trajs
 from rb_mcp.loop.recall import GUIDANCE_MARKS
@@ -40,10 +40,10 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, float, str], None]
 RECALLED = "[recalled memory]"
-# A line of rb-mcp's own guidance: one that carries a mark recall writes (its `{recall_id}`, any id).
+# A line of rb-mcp's own guidance: one that carries a mark recall writes (its `{recall_id}` or `{id}`, any id).
 _GUIDANCE_LINE = re.compile(
     r"^.*(?:"
-    + "|".join(r"[0-9a-z-]{1,40}".join(map(re.escape, mark.split("{recall_id}"))) for mark in GUIDANCE_MARKS)
+    + "|".join(r"[0-9a-z-]{1,40}".join(map(re.escape, re.split(r"\{\w+\}", mark))) for mark in GUIDANCE_MARKS)
     + r").*$\n?",
     re.MULTILINE,
 )
@@ -110,6 +110,8 @@ def _items(
     def check(answer: ItemsAnswer) -> list[str]:
         if len(answer.items) > limit:
             return [f"{len(answer.items)} items; give at most {limit}, the most transferable"]
+        if wrong := upkeep.supersede_problems(bank.store, answer.items):
+            return wrong
         accepted, rejected = item_ops.gate_drafts(answer.items, recalled)
         if answer.items and not accepted:
             return trajs.rejection_lines(rejected)

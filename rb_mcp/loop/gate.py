@@ -3,8 +3,9 @@
 A ReasoningBank item is only worth keeping if a future agent on a *different* task can use it: a
 short strategy name (title), a one-sentence summary (description) and distilled, transferable
 reasoning (content).  This module rejects drafts that are empty, vacuous, full of facts of one
-machine or one ticket, unfilled templates, or copies of memories that were recalled for the task
-(those are credited separately, so re-storing them would only double-count).
+machine or one ticket, unfilled templates, copies of memories that were recalled for the task
+(those are credited separately, so re-storing them would only double-count), or text that
+addresses the model recalling it with instructions (`rb_mcp.loop.injection`).
 
 Every problem is a sentence that names the field and says how to fix it, because the agent that
 wrote the draft reads these messages and retries.
@@ -17,6 +18,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from rb_mcp.errors import GateError
+from rb_mcp.loop import injection
 
 __all__ = ["GateError", "check_item", "item_problems"]
 
@@ -416,6 +418,7 @@ def item_problems(title: str, description: str, content: str, recalled: Sequence
     for name, value in scanned.items():
         problems += _placeholder_problems(name, value)
         problems += _trivia_problems(name, value)
+        problems += injection.problems(name, value)
     if "content" in scanned:
         problems += _generic_problems(scanned["content"])
         if _copies_recalled(scanned["content"], recalled or ()):

@@ -15,6 +15,7 @@ import numpy as np
 
 from rb_mcp.clock import now
 from rb_mcp.embed import Embedder
+from rb_mcp.loop import anchors, upkeep
 from rb_mcp.loop.gate import item_problems
 from rb_mcp.models import ItemDraft, Kind, MemoryItem, RejectedItem, StoredItem
 from rb_mcp.redact import redact
@@ -84,8 +85,11 @@ def store_items(
     sources: Sequence[int],
     files: Sequence[str],
     dedupe_threshold: float,
+    tree: anchors.Tree | None = None,
 ) -> list[StoredItem]:
-    """Consolidate gated drafts into the bank; one transaction per item so each is all-or-nothing."""
+    """Consolidate gated drafts into the bank; one transaction per item so each is all-or-nothing.
+    With the working `tree` the work happened in, each item keeps its anchors (`loop.anchors`);
+    the items a draft `supersedes` become superseded by it in the same transaction."""
     if not drafts:
         return []
     vecs = embedder.embed([item_text(d.title, d.description, d.content) for d in drafts])
@@ -93,16 +97,21 @@ def store_items(
     for draft, vec in zip(drafts, vecs):
         kind: Kind = draft.kind or default_kind
         digest = content_hash(draft.title, draft.description, draft.content)
+        found = anchors.anchors_for(tree, (draft.title, draft.description, draft.content), files)
         with store.transaction() as tx:
             # Two writers storing the same new lesson must not both miss the other's copy.
             store.lock_scope(tx, scope)
             twin = store.active_twin(tx, digest, scope)
             near = (twin, 1.0) if twin is not None else _nearest(store, vec, scope)
+            if near and near[0] in draft.supersedes:
+                near = None  # a correction never strengthens the lesson it says is wrong
             if near and near[1] >= dedupe_threshold:
-                _merge(store, tx, near[0], draft, vec, digest, sources, files)
+                _merge(store, tx, near[0], draft, vec, digest, sources, files, tree)
+                gone = upkeep.supersede(store, tx, draft.supersedes, near[0], draft.title, now())
                 stored.append(
-                    StoredItem(id=near[0], title=draft.title, action="merged", similarity=round(near[1], 4))
-                )
+                    StoredItem(id=near[0], title=draft.title, action="merged", similarity=round(near[1], 4),
+                               superseded=gone)
+                )  # fmt: skip
                 continue
             item_id = store.insert_item(
                 tx,
@@ -117,10 +126,12 @@ def store_items(
                 vec=vec,
                 digest=digest,
                 stamp=now(),
+                anchors=found.model_dump_json() if found else "{}",
             )
             store.link_sources(tx, item_id, sources)
             store.index_item(tx, item_id)
-            stored.append(StoredItem(id=item_id, title=draft.title, action="added"))
+            gone = upkeep.supersede(store, tx, draft.supersedes, item_id, draft.title, now())
+            stored.append(StoredItem(id=item_id, title=draft.title, action="added", superseded=gone))
     return stored
 
 
@@ -133,6 +144,7 @@ def _merge(
     digest: str,
     sources: Sequence[int],
     files: Sequence[str],
+    tree: anchors.Tree | None = None,
 ) -> None:
     store.lock_items(tx, [item_id])
     old = store.items_by_id([item_id], tx)[item_id]
@@ -149,6 +161,15 @@ def _merge(
     elif digest != old_digest:
         store.add_history(tx, item_id, draft.title, draft.description, draft.content, "merged variant", stamp)
     store.strengthen_item(tx, item_id, 1, stamp, files=merged_files, tags=merged_tags)
+    if tree is not None:  # re-learned in a tree: its anchors are those of the merged text now
+        text = (
+            (draft.title, draft.description, draft.content)
+            if says_more
+            else (old.title, old.description, old.content)
+        )
+        fresh = anchors.merged(tree, old.anchors, text, merged_files)
+        if fresh is not None and fresh != old.anchors:
+            store.set_item_anchors(tx, item_id, fresh.model_dump_json())
     store.link_sources(tx, item_id, sources)
     store.index_item(tx, item_id)
 
@@ -167,6 +188,8 @@ def credit(store: Store, recall_id: int | None, outcome: str) -> list[int]:
         if ids:
             store.lock_items(tx, ids)
             store.credit_items(tx, ids, helped=outcome == "success")
+            if outcome == "failure":
+                upkeep.retire_harmful(store, tx, ids)
         return ids
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rb_mcp import prompts
 from rb_mcp.errors import InputError
 from rb_mcp.llm import LLM
-from rb_mcp.loop import consolidate, distill, ownership
+from rb_mcp.loop import consolidate, distill, ownership, upkeep
 from rb_mcp.loop import trajectories as trajs
 from rb_mcp.loop.trajectories import MAX_CONTRAST_ITEMS, MAX_RECORD_ITEMS, coerce_steps, steps_text
 from rb_mcp.models import AttemptView, ItemDraft, Outcome, RefineResult, Step, is_blank
@@ -57,6 +57,7 @@ def refine(
         raise InputError("iteration is for sequential mode; parallel attempts are numbered as they arrive")
     if mode == "parallel" and outcome is not None and is_blank(attempt):
         raise InputError("outcome judges an attempt: pass the attempt with it")
+    upkeep.check_supersedes(bank.store, drafts or [])
     if mode == "sequential":
         group_id = group_id or f"g-{secrets.token_hex(6)}"
         key = ownership.group_of(bank, group_id, scope) or ""
@@ -83,7 +84,7 @@ def _refine_sequential(bank: Bank, task, attempt, group_id, key, iteration, draf
     if drafts:
         stored, rejected = trajs.gate_and_store(
             bank, drafts, [], refuse=None, default_kind="note", scope=scope or GLOBAL, sources=[trajectory_id],
-            files=[],
+            files=[], tree=bank.tree_for(None, None, scope),
         )  # fmt: skip
     recalled = bank.retriever.recall(task, scope, 3, ["pitfall", "note", "strategy"], log_event=False).items
     lessons = [f"{h.title}: {h.content}" for h in recalled]
@@ -288,7 +289,7 @@ def _store_contrast(bank: Bank, key, views, drafts, scope, group_id) -> RefineRe
     stored, rejected = trajs.gate_and_store(
         bank, drafts, [], refuse="no contrast item was stored; fix these and send the items again:\n",
         default_kind="strategy" if any_success else "pitfall", scope=scope or GLOBAL,
-        sources=[v.trajectory_id for v in judged], files=[],
+        sources=[v.trajectory_id for v in judged], files=[], tree=bank.tree_for(None, None, scope),
     )  # fmt: skip
     bank.store.mark_contrasted(key, [v.trajectory_id for v in judged])
     return RefineResult(

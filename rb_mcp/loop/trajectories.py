@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from rb_mcp import visibility
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.loop import items as item_ops
+from rb_mcp.loop import upkeep
+from rb_mcp.loop.anchors import Tree
 from rb_mcp.models import ItemDraft, Kind, Outcome, RejectedItem, Step, StoredItem, Trajectory, is_blank
 from rb_mcp.redact import redact
 from rb_mcp.store import Store, to_blob
@@ -150,9 +152,12 @@ def gate_and_store(
     scope: str,
     sources: Sequence[int],
     files: Sequence[str],
+    tree: Tree | None = None,
 ) -> tuple[list[StoredItem], list[RejectedItem]]:
-    """Gate the drafts, then store those that pass, linked to `sources`. With `refuse`, drafts of
-    which none passed are an InputError: `refuse`, then one line per rejected draft."""
+    """Gate the drafts, then store those that pass, linked to `sources` and anchored in `tree`. With
+    `refuse`, drafts of which none passed are an InputError: `refuse`, then one line per rejected
+    draft. A `supersedes` id the caller may not see refuses them all, before anything is written."""
+    upkeep.check_supersedes(bank.store, drafts)
     accepted, rejected = item_ops.gate_drafts(drafts, recalled)
     if refuse is not None and drafts and not accepted:
         raise InputError(refuse + "\n".join(rejection_lines(rejected)))
@@ -160,6 +165,6 @@ def gate_and_store(
         bank.ready_vectors()
     stored = item_ops.store_items(
         bank.store, bank.embedder, accepted, default_kind=default_kind, scope=scope, sources=sources,
-        files=files, dedupe_threshold=bank.config.dedupe_threshold,
+        files=files, dedupe_threshold=bank.config.dedupe_threshold, tree=tree,
     )  # fmt: skip
     return stored, rejected

@@ -37,6 +37,7 @@ from rb_mcp.models import (
     MAX_TAGS,
     MAX_TASK,
     MAX_TITLE,
+    Anchors,
     Step,
 )
 from rb_mcp.redact import redact, redact_obj
@@ -137,6 +138,9 @@ class ItemRow(_Row):
     superseded_by: RowId | None
     created_at: Stamp
     updated_at: Stamp
+    # Exports written before items had anchors carry neither column.
+    anchors: str = Field("{}", max_length=50_000)
+    stale_count: Count = 0
 
 
 class SourceRow(_Row):
@@ -265,6 +269,12 @@ def _check_shapes(number: int, table: str, row: _Row) -> None:
             raise InputError(
                 f"{where}: {field} holds {len(value)} entries, more than {limit}; nothing was imported"
             )
+    if isinstance(row, ItemRow) and row.anchors != "{}":
+        try:
+            Anchors.model_validate_json(row.anchors)
+        except ValidationError as exc:
+            raise InputError(f"{where}: anchors is not an anchors object ({_first_error(exc)}); "
+                             "nothing was imported") from None  # fmt: skip
     blob = BLOBS.get(table)
     if blob and getattr(row, blob) is not None:
         try:

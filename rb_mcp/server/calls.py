@@ -81,6 +81,12 @@ def _preload(bank: Bank) -> None:
         log.warning("vector index preload failed: %s", exc)
 
 
+def _upkept(bank: Bank) -> Bank:
+    """The bank, after starting its daily maintenance in the background when it is due."""
+    bank.maintain_soon()
+    return bank
+
+
 class BankHandle:
     """The server's bank, opened once in the background; every call waits for it (or its error)."""
 
@@ -170,7 +176,7 @@ class Calls:
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         bank = await self.handle.ready()
         try:
-            return await anyio.to_thread.run_sync(lambda: fn(bank, *args, **kwargs))
+            return await anyio.to_thread.run_sync(lambda: fn(_upkept(bank), *args, **kwargs))
         except (RbError, ValidationError) as exc:
             raise tool_error(exc) from exc
         except Exception as exc:
@@ -188,7 +194,7 @@ class Calls:
                 return await sampling.pump(sampling.resume(ctx.request_state, ctx.input_responses), ctx)
             usable, modern = sampling.can_sample(ctx) if config.sampling else (False, False)
             if not usable and http is None:
-                return await anyio.to_thread.run_sync(lambda: op(bank, None, None))
+                return await anyio.to_thread.run_sync(lambda: op(_upkept(bank), None, None))
 
             def body(job: sampling.Job) -> T:
                 backends: list[LLM] = [sampling.SamplingLLM(job)] if usable else []

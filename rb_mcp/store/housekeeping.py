@@ -120,13 +120,21 @@ class HousekeepingRows:
 
     # ---- listing (rb-mcp list, show) ----------------------------------------------------------
     def listed_item_ids(
-        self, limit: int, active_only: bool = True, scope: str | None = None, kind: str | None = None
+        self,
+        limit: int,
+        active_only: bool = True,
+        scope: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
     ) -> list[int]:
         """Ids of the items matching the filters (None: any) in the scopes the caller may see
-        (`rb_mcp.visibility`), most recently updated first."""
+        (`rb_mcp.visibility`), most recently updated first; `status` wins over `active_only`."""
         seen, seen_params = visibility.sql_filter("scope")
         where, params = [seen], list(seen_params)
-        if active_only:
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        elif active_only:
             where.append("status = 'active'")
         if scope is not None:
             where.append("scope = ?")

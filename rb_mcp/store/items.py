@@ -18,7 +18,7 @@ from rb_mcp.store.common import ID_FLOOR, from_blob, to_blob
 
 ITEM_COLUMNS = (
     "id, title, description, content, kind, scope, trajectory_id, files, tags, created_at, updated_at, "
-    "recall_count, helped, harmed, strength, status, superseded_by"
+    "recall_count, helped, harmed, strength, status, superseded_by, anchors, stale_count"
 )
 _ITEM_KEYS = [c.strip() for c in ITEM_COLUMNS.split(",")]
 _HISTORY_KEYS = ("title", "description", "content", "reason", "changed_at")
@@ -29,6 +29,8 @@ def row_to_item(row: Sequence[Any]) -> MemoryItem:
     data = dict(zip(_ITEM_KEYS, row))
     data["files"] = json.loads(data["files"])
     data["tags"] = json.loads(data["tags"])
+    anchors = json.loads(data["anchors"] or "{}")
+    data["anchors"] = anchors or None
     return MemoryItem(**data)
 
 
@@ -88,6 +90,19 @@ class ItemRows:
             (recall_id,),
         )
 
+    def recalled_titles(self, recall_id: int | None) -> list[tuple[int, str]]:
+        """(id, title) of each item the recall `recall_id` returned, in rank order."""
+        if recall_id is None:
+            return []
+        return [
+            (r[0], r[1])
+            for r in self.query(
+                "select i.id, i.title from recall_hits h join items i on i.id = h.item_id "
+                "where h.recall_id = ? order by h.rank",
+                (recall_id,),
+            )
+        ]
+
     def item_history(self, item_id: int) -> list[dict[str, str]]:
         """The earlier and merged wordings of an item, oldest first, with why each was kept."""
         rows = self.query(
@@ -112,11 +127,14 @@ class ItemRows:
         vec: np.ndarray,
         digest: str,
         stamp: str,
+        anchors: str = "{}",
     ) -> int:
-        """A new active item with the next free id (never a forgotten one); returns the id."""
+        """A new active item with the next free id (never a forgotten one); returns the id. `anchors`
+        is the JSON of what it pointed at (`models.Anchors`), '{}' for nothing."""
         cur = db.execute(
             "insert into items (id, title, description, content, kind, scope, trajectory_id, files, tags, "
-            "embedding, content_hash, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "embedding, content_hash, created_at, updated_at, anchors) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self.next_item_id(db),
                 title,
@@ -131,6 +149,7 @@ class ItemRows:
                 digest,
                 stamp,
                 stamp,
+                anchors,
             ),
         )
         return int(cur.lastrowid)
@@ -235,3 +254,48 @@ class ItemRows:
         """One more `helped` (or `harmed`) for each of these items."""
         column = "helped" if helped else "harmed"
         db.execute(f"update items set {column} = {column} + 1 where id in ({_marks(ids)})", list(ids))
+
+    # ---- anchors, staleness, upkeep (rb_mcp.loop.upkeep) -----------------------------------
+    def item_anchors(self, ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+        """(anchors JSON, stale_count) of these items, for those that have anchors."""
+        if not ids:
+            return {}
+        rows = self.query(
+            f"select id, anchors, stale_count from items where id in ({_marks(ids)}) and anchors != '{{}}'",
+            tuple(ids),
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def set_item_anchors(self, db: Any, item_id: int, anchors: str) -> None:
+        """Replace the item's anchors (JSON) and clear its count of broken-anchor recalls."""
+        db.execute("update items set anchors = ?, stale_count = 0 where id = ?", (anchors, item_id))
+
+    def set_stale_counts(self, db: Any, counts: dict[int, int]) -> None:
+        """Set each item's count of recalls in a row that found its anchors broken (0 once they hold)."""
+        for item_id, count in counts.items():
+            db.execute("update items set stale_count = ? where id = ?", (count, item_id))
+
+    def upkeep_rows(
+        self, db: Any, idle_before: str, min_verdicts: int
+    ) -> list[tuple[int, str, str, str, int, int, int, str | None]]:
+        """Active items maintenance should look at, read in `db` (a snapshot): those untouched since
+        `idle_before` and those with `min_verdicts` verdicts, more harmed than helped. Each as (id,
+        title, scope, updated_at, helped, harmed, stale_count, when a recall last returned it)."""
+        return db.execute(
+            "select i.id, i.title, i.scope, i.updated_at, i.helped, i.harmed, i.stale_count, r.last "
+            "from items i left join (select h.item_id, max(e.created_at) as last from recall_hits h "
+            "join recall_events e on e.id = h.recall_id group by h.item_id) r on r.item_id = i.id "
+            "where i.status = 'active' and (i.updated_at < ? or (i.harmed > i.helped and i.helped + i.harmed >= ?)) "
+            "order by i.id",
+            (idle_before, min_verdicts),
+        ).fetchall()
+
+    def restore_item(self, db: Any, item_id: int, stamp: str) -> bool:
+        """Make an archived or superseded item active again (re-index it afterwards); False when it
+        is not archived or superseded."""
+        cur = db.execute(
+            "update items set status = 'active', superseded_by = null, stale_count = 0, updated_at = ? "
+            "where id = ? and status != 'active'",
+            (stamp, item_id),
+        )
+        return cur.rowcount != 0

@@ -224,6 +224,18 @@ def m004_owners_and_id_key(db: Any) -> None:
         )
 
 
+def m005_item_anchors(db: Any) -> None:
+    """What an item pointed at when it was stored (files, symbols, commit; JSON, '{}' for nothing) and
+    how many recalls in a row found those anchors broken. (Number 4 belongs to another change.)"""
+    _run(
+        db,
+        """
+        alter table items add column anchors text not null default '{}';
+        alter table items add column stale_count integer not null default 0
+        """,
+    )
+
+
 def m007_recall_sessions(db: Any) -> None:
     """The client session a recall was made in (the hooks pass Claude Code's session id), and
     whether it was a control recall that withheld memory on purpose (RB_MCP_CONTROL_RATE), and how
@@ -246,6 +258,7 @@ MIGRATIONS: list[Migration] = [
     (2, "binary_vector_index", m002_binary_vector_index),
     (3, "access_tokens", m003_access_tokens),
     (4, "owners_and_id_key", m004_owners_and_id_key),
+    (5, "item_anchors", m005_item_anchors),
     (7, "recall_sessions", m007_recall_sessions),
 ]
 

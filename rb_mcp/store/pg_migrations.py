@@ -162,6 +162,18 @@ def m002_access_tokens(db: Any) -> None:
     )
 
 
+def m004_item_anchors(db: Any) -> None:
+    """As SQLite's migration 5: an item's anchors (JSON) and its count of broken-anchor recalls in a row.
+    (Number 3 belongs to another change.)"""
+    _run(
+        db,
+        """
+        alter table items add column anchors text not null default '{}';
+        alter table items add column stale_count integer not null default 0
+        """,
+    )
+
+
 def m006_recall_sessions(db: Any) -> None:
     """The client session a recall was made in and whether it was a control recall (as SQLite's
     migration 7)."""
@@ -181,6 +193,7 @@ MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "access_tokens", m002_access_tokens),
     (3, "owners_and_id_key", m004_owners_and_id_key),  # SQLite's migration 4, statement for statement
+    (4, "item_anchors", m004_item_anchors),
     (6, "recall_sessions", m006_recall_sessions),
 ]
 

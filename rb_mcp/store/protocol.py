@@ -117,6 +117,9 @@ class Store(Protocol):
     def recalled_texts(self, recall_id: int | None) -> list[tuple[str, str, str]]:
         """(title, description, content) of each item the recall `recall_id` returned."""
 
+    def recalled_titles(self, recall_id: int | None) -> list[tuple[int, str]]:
+        """(id, title) of each item the recall `recall_id` returned, in rank order."""
+
     def item_history(self, item_id: int) -> list[dict[str, str]]:
         """The earlier and merged wordings of an item, oldest first, with why each was kept."""
 
@@ -135,8 +138,9 @@ class Store(Protocol):
         vec: np.ndarray,
         digest: str,
         stamp: str,
+        anchors: str = "{}",
     ) -> int:
-        """A new active item with the next free id (never a forgotten one); returns the id."""
+        """A new active item with the next free id (never a forgotten one); returns the id. `anchors`"""
 
     def link_sources(self, db: Any, item_id: int, trajectory_ids: Sequence[int]) -> None:
         """Record that these trajectories taught the item (a link already there is kept)."""
@@ -182,6 +186,23 @@ class Store(Protocol):
 
     def credit_items(self, db: Any, ids: Sequence[int], helped: bool) -> None:
         """One more `helped` (or `harmed`) for each of these items."""
+
+    def item_anchors(self, ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+        """(anchors JSON, stale_count) of these items, for those that have anchors."""
+
+    def set_item_anchors(self, db: Any, item_id: int, anchors: str) -> None:
+        """Replace the item's anchors (JSON) and clear its count of broken-anchor recalls."""
+
+    def set_stale_counts(self, db: Any, counts: dict[int, int]) -> None:
+        """Set each item's count of recalls in a row that found its anchors broken (0 once they hold)."""
+
+    def upkeep_rows(
+        self, db: Any, idle_before: str, min_verdicts: int
+    ) -> list[tuple[int, str, str, str, int, int, int, str | None]]:
+        """Active items maintenance should look at, read in `db` (a snapshot): those untouched since"""
+
+    def restore_item(self, db: Any, item_id: int, stamp: str) -> bool:
+        """Make an archived or superseded item active again (re-index it afterwards); False when it"""
 
     # ---- trajectories, groups, the queue, recalls (rb_mcp.store.trajectories) ----
     def insert_trajectory(
@@ -339,7 +360,12 @@ class Store(Protocol):
         """Rows per table of the bank, in `schema.TABLES` order."""
 
     def listed_item_ids(
-        self, limit: int, active_only: bool = True, scope: str | None = None, kind: str | None = None
+        self,
+        limit: int,
+        active_only: bool = True,
+        scope: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
     ) -> list[int]:
         """Ids of the items matching the filters (None: any) in the scopes the caller may see"""
 
