@@ -131,6 +131,8 @@ class ItemRow(_Row):
     superseded_by: RowId | None
     created_at: Stamp
     updated_at: Stamp
+    reviewed_at: Stamp | None = None  # review state (rb-mcp ui); exports before it have none
+    held: Literal[0, 1] = 0
 
 
 class SourceRow(_Row):

@@ -192,10 +192,26 @@ def m003_access_tokens(db: Any) -> None:
     )
 
 
+def m006_item_review(db: Any) -> None:
+    """The review page's state of each item (`rb-mcp ui`): when a person last approved it, and whether it
+    waits for that approval out of recall (RB_MCP_REVIEW=required). The partial index holds the review
+    inbox: active items added or changed since their last review."""
+    _run(
+        db,
+        """
+        alter table items add column reviewed_at text;
+        alter table items add column held integer not null default 0;
+        create index items_unreviewed on items (updated_at)
+            where status = 'active' and (reviewed_at is null or updated_at > reviewed_at)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "binary_vector_index", m002_binary_vector_index),
     (3, "access_tokens", m003_access_tokens),
+    (6, "item_review", m006_item_review),
 ]
 
 LATEST = MIGRATIONS[-1][0]

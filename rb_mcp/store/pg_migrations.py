@@ -161,9 +161,24 @@ def m002_access_tokens(db: Any) -> None:
     )
 
 
+def m005_item_review(db: Any) -> None:
+    """The review page's state of each item (as SQLite's migration 6): when a person last approved it,
+    whether it waits for that approval out of recall, and a partial index holding the review inbox."""
+    _run(
+        db,
+        """
+        alter table items add column reviewed_at text;
+        alter table items add column held integer not null default 0;
+        create index items_unreviewed on items (updated_at)
+            where status = 'active' and (reviewed_at is null or updated_at > reviewed_at)
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "access_tokens", m002_access_tokens),
+    (5, "item_review", m005_item_review),
 ]
 
 LATEST = MIGRATIONS[-1][0]
