@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -191,6 +191,13 @@ class Config(BaseModel):
         description="serve --http: comma-separated extra Host header values allowed, e.g. the proxy's "
         "rb.example.com; others get 421.",
         json_schema_extra=_shown("(loopback names)"),
+    )
+    review: Annotated[
+        Literal["off", "required"], BeforeValidator(lambda v: str(v or "off").strip().lower())
+    ] = Field(
+        "off",
+        description="off: new memory items are recalled at once; required: they wait in the review inbox of "
+        "`rb-mcp ui` and stay out of recall until a person approves them.",
     )
     pg_build_memory_mb: int = Field(
         4096,

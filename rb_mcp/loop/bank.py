@@ -20,7 +20,7 @@ from rb_mcp.config import Config
 from rb_mcp.embed import Embedder, FastEmbedder
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.llm import LLM
-from rb_mcp.loop import consolidate, curate, distill, refine
+from rb_mcp.loop import consolidate, curate, distill, effect, refine, review
 from rb_mcp.loop import items as item_ops
 from rb_mcp.loop import trajectories as trajs
 from rb_mcp.loop.recall import Retriever
@@ -241,6 +241,7 @@ class Bank:
             f"Done: {llm.name} distilled {len(result.stored)} memory item(s) from this {traj.outcome} trajectory; "
             "nothing else to do."
             + (" Some drafts failed the quality gate; see rejected." if result.rejected else "")
+            + review.held_note(self.config, result.stored)
         )
         return result
 
@@ -320,9 +321,12 @@ class Bank:
             stored=stored,
             rejected=rejected,
             credited=credited,
-            next_step="Done: the memory is stored."
-            if not rejected
-            else "Stored what passed; see rejected for the rest.",
+            next_step=(
+                "Done: the memory is stored."
+                if not rejected
+                else "Stored what passed; see rejected for the rest."
+            )
+            + review.held_note(self.config, stored),
         )
 
     # ---- curating (the CLI, the resources, the review page) ---------------------------------
@@ -347,3 +351,83 @@ class Bank:
     def backup(self, target: str | Path) -> Path:
         """An online, checked copy of the bank in a new SQLite file."""
         return self.store.backup(target)
+
+    # ---- the review page (rb-mcp ui; rb_mcp.loop.review) and the effect of memory (rb_mcp.loop.effect) ----
+    def browse(
+        self,
+        text: str = "",
+        project: str | None = None,
+        kind: Kind | None = None,
+        status: review.Status = "active",
+        sort: review.Sort = "recent",
+        page: int = 1,
+    ) -> review.Listing:
+        """A page of items found by their words, filtered by project, kind and status, sorted."""
+        return review.browse(self, text, project, kind, status, sort, page)
+
+    def preview_recall(
+        self, task: str, project: str | None = None, k: int | None = None, kinds: Sequence[Kind] | None = None
+    ) -> RecallResult:
+        """The recall an agent would get for `task`, with scores and why each matched; not logged."""
+        return review.preview(self, task, project, k, kinds)
+
+    def scopes(self) -> list[tuple[str, int]]:
+        """(scope, items) of every scope the caller may see, the fullest first."""
+        return self.store.item_scopes()
+
+    def item_page(self, item_id: int) -> review.ItemPage | None:
+        """An item with its history, merges, source trajectories and recalls; None when not visible."""
+        return review.item_page(self, item_id)
+
+    def edit_item(
+        self, item_id: int, title: str, description: str, content: str, kind: Kind, seen: str
+    ) -> bool:
+        """A person's wording for an item (redacted, gated, re-embedded; old wording kept in history)."""
+        return review.edit(self, item_id, title, description, content, kind, seen)
+
+    def restore(self, item_id: int) -> None:
+        """Make an archived or merged item active again."""
+        review.restore(self, item_id)
+
+    def merge_items(self, gone: int, keep: int) -> None:
+        """Merge item `gone` into item `keep` (a person's consolidation)."""
+        review.merge(self, gone, keep)
+
+    def inbox(self, page: int = 1) -> review.Listing:
+        """Items added or changed since a person last reviewed them (held ones first)."""
+        return review.inbox(self, page)
+
+    def review_counts(self) -> dict[str, int]:
+        """How many items wait in the review inbox, and how many trajectories for a verdict or items."""
+        return {"inbox": self.store.inbox_count(), "pending": len(self.store.pending_trajectories())}
+
+    def approve(self, seen: Sequence[tuple[int, str]]) -> list[int]:
+        """Approve items as shown, (id, updated_at) each; held ones enter recall. The ids approved."""
+        return review.approve(self, seen)
+
+    def pending(self, page: int = 1) -> tuple[list[Trajectory], int]:
+        """Trajectories waiting for a verdict or for items, oldest first, and how many wait."""
+        return review.pending(self, page)
+
+    def trajectory_page(self, trajectory_id: int) -> review.TrajectoryPage | None:
+        """A trajectory the caller may see, with the items distilled from it; or None."""
+        return review.trajectory(self, trajectory_id)
+
+    def judge(
+        self,
+        trajectory_id: int,
+        outcome: Outcome | None,
+        rationale: str = "",
+        items: Sequence[dict[str, Any]] = (),
+        none_learned: bool = False,
+    ) -> RecordResult:
+        """A person's verdict and lessons for a pending trajectory (all gated first, then `record`)."""
+        return review.judge(self, trajectory_id, outcome, rationale, items, none_learned)
+
+    def dismiss(self, trajectory_id: int) -> None:
+        """Take a pending trajectory out of the queue without a verdict or lessons."""
+        review.dismiss(self, trajectory_id)
+
+    def effect(self, top: int = 10) -> effect.EffectStats:
+        """Outcomes with and without recalled memory, the items that helped and harmed most, guidance tokens."""
+        return effect.effect_stats(self.store, top=top)

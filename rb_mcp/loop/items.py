@@ -84,8 +84,11 @@ def store_items(
     sources: Sequence[int],
     files: Sequence[str],
     dedupe_threshold: float,
+    hold: bool = False,
 ) -> list[StoredItem]:
-    """Consolidate gated drafts into the bank; one transaction per item so each is all-or-nothing."""
+    """Consolidate gated drafts into the bank; one transaction per item so each is all-or-nothing.
+    With `hold` (RB_MCP_REVIEW=required) a new item waits out of recall for a person's approval, and a
+    merge never rewrites the wording a person approved: the newcomer's goes to the item's history."""
     if not drafts:
         return []
     vecs = embedder.embed([item_text(d.title, d.description, d.content) for d in drafts])
@@ -99,7 +102,7 @@ def store_items(
             twin = store.active_twin(tx, digest, scope)
             near = (twin, 1.0) if twin is not None else _nearest(store, vec, scope)
             if near and near[1] >= dedupe_threshold:
-                _merge(store, tx, near[0], draft, vec, digest, sources, files)
+                _merge(store, tx, near[0], draft, vec, digest, sources, files, rewrite=not hold)
                 stored.append(
                     StoredItem(id=near[0], title=draft.title, action="merged", similarity=round(near[1], 4))
                 )
@@ -119,6 +122,8 @@ def store_items(
                 stamp=now(),
             )
             store.link_sources(tx, item_id, sources)
+            if hold:
+                store.hold_item(tx, item_id)
             store.index_item(tx, item_id)
             stored.append(StoredItem(id=item_id, title=draft.title, action="added"))
     return stored
@@ -133,6 +138,7 @@ def _merge(
     digest: str,
     sources: Sequence[int],
     files: Sequence[str],
+    rewrite: bool = True,
 ) -> None:
     store.lock_items(tx, [item_id])
     old = store.items_by_id([item_id], tx)[item_id]
@@ -140,7 +146,7 @@ def _merge(
     merged_files = list(dict.fromkeys(old.files + list(files)))[:50]
     merged_tags = list(dict.fromkeys(old.tags + draft.tags))[:12]
     old_digest = content_hash(old.title, old.description, old.content)
-    says_more = len(draft.content) > len(old.content) * 1.15 and digest != old_digest
+    says_more = rewrite and len(draft.content) > len(old.content) * 1.15 and digest != old_digest
     if says_more:
         store.add_history(
             tx, item_id, old.title, old.description, old.content, "replaced by a fuller merge", stamp
