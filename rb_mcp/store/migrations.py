@@ -195,14 +195,18 @@ def m003_access_tokens(db: Any) -> None:
 def m006_item_review(db: Any) -> None:
     """The review page's state of each item (`rb-mcp ui`): when a person last approved it, and whether it
     waits for that approval out of recall (RB_MCP_REVIEW=required). The partial index holds the review
-    inbox: active items added or changed since their last review."""
+    inbox: active items added or changed since their last review; the others order the page's sorts."""
     _run(
         db,
         """
         alter table items add column reviewed_at text;
         alter table items add column held integer not null default 0;
-        create index items_unreviewed on items (updated_at)
-            where status = 'active' and (reviewed_at is null or updated_at > reviewed_at)
+        create index items_unreviewed on items (held, updated_at)
+            where status = 'active' and (reviewed_at is null or updated_at > reviewed_at);
+        create index if not exists items_updated on items (updated_at);
+        create index items_recalled on items (recall_count);
+        create index items_helped on items (helped);
+        create index items_harmed on items (harmed)
         """,
     )
 

@@ -163,14 +163,18 @@ def m002_access_tokens(db: Any) -> None:
 
 def m005_item_review(db: Any) -> None:
     """The review page's state of each item (as SQLite's migration 6): when a person last approved it,
-    whether it waits for that approval out of recall, and a partial index holding the review inbox."""
+    whether it waits for that approval out of recall, a partial index holding the review inbox, and
+    indexes for the page's sorts (by recalls, helped, harmed)."""
     _run(
         db,
         """
         alter table items add column reviewed_at text;
         alter table items add column held integer not null default 0;
-        create index items_unreviewed on items (updated_at)
-            where status = 'active' and (reviewed_at is null or updated_at > reviewed_at)
+        create index items_unreviewed on items (held, updated_at)
+            where status = 'active' and (reviewed_at is null or updated_at > reviewed_at);
+        create index items_recalled on items (recall_count);
+        create index items_helped on items (helped);
+        create index items_harmed on items (harmed)
         """,
     )
 
