@@ -222,8 +222,18 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from rb_mcp.admin import stats
 
     with _bank(args) as bank:
-        _out(stats(bank).model_dump(mode="json"))
+        _out((bank.effect() if args.effect else stats(bank)).model_dump(mode="json"))
     return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from rb_mcp.ui.serve import run
+
+    config = Config.from_env(args.bank)
+    logging.basicConfig(
+        level=config.log_level, stream=sys.stderr, format="rb-mcp %(levelname)s %(name)s: %(message)s"
+    )
+    return run(config, args.host, args.port, open_browser=not args.no_browser)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -407,7 +417,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="file, or - for stdout")
     p = add("import", cmd_import, "import a JSONL export (validated before anything is written)")
     p.add_argument("input", help="file, or - for stdin")
-    add("stats", cmd_stats, "counts of items, trajectories and recalls")
+    p = add("stats", cmd_stats, "counts of items, trajectories and recalls")
+    p.add_argument(
+        "--effect",
+        action="store_true",
+        help="success with recalled memory vs without, credit, guidance tokens",
+    )
+    p = add("ui", cmd_ui, "open the review page: see, search and curate the memory in a local web page")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (127.0.0.1 or ::1)")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the page's address")
     p = add("doctor", cmd_doctor, "check the sqlite build, sqlite-vec, the model file and the bank")
     p.add_argument("--no-model", action="store_true", help="skip loading the embedding model")
     p.add_argument("--json", action="store_true")
