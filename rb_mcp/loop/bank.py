@@ -399,7 +399,7 @@ class Bank:
 
     def review_counts(self) -> dict[str, int]:
         """How many items wait in the review inbox, and how many trajectories for a verdict or items."""
-        return {"inbox": self.store.inbox_count(), "pending": len(self.store.pending_trajectories())}
+        return {"inbox": self.store.inbox_count(), "pending": self.store.pending_count()}
 
     def approve(self, seen: Sequence[tuple[int, str]]) -> list[int]:
         """Approve items as shown, (id, updated_at) each; held ones enter recall. The ids approved."""

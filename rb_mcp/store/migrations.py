@@ -195,7 +195,8 @@ def m003_access_tokens(db: Any) -> None:
 def m006_item_review(db: Any) -> None:
     """The review page's state of each item (`rb-mcp ui`): when a person last approved it, and whether it
     waits for that approval out of recall (RB_MCP_REVIEW=required). The partial index holds the review
-    inbox: active items added or changed since their last review; the others order the page's sorts."""
+    inbox: active items added or changed since their last review; the others order the page's sorts
+    and find an item's history, the items merged into it and the task recorded after a recall."""
     _run(
         db,
         """
@@ -206,7 +207,10 @@ def m006_item_review(db: Any) -> None:
         create index if not exists items_updated on items (updated_at);
         create index items_recalled on items (recall_count);
         create index items_helped on items (helped);
-        create index items_harmed on items (harmed)
+        create index items_harmed on items (harmed);
+        create index items_superseded on items (superseded_by);
+        create index if not exists item_history_item on item_history (item_id);
+        create index trajectories_recall on trajectories (recall_id)
         """,
     )
 

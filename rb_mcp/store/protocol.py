@@ -361,6 +361,9 @@ class Store(Protocol):
     def inbox_count(self) -> int:
         """How many active items wait in the review inbox (of the scopes the caller may see)."""
 
+    def pending_count(self) -> int:
+        """How many trajectories wait for a verdict or for items, in scopes the caller may see (as"""
+
     def mark_reviewed(self, db: Any, seen: Sequence[tuple[int, str]], stamp: str) -> list[int]:
         """Approve each (item, updated_at as the reviewer saw it): reviewed at `stamp` and no longer held."""
 

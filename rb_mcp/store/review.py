@@ -150,6 +150,17 @@ class ReviewRows:
         seen, params = visibility.sql_filter("scope")
         return int(self.one(f"select count(*) from items where {UNREVIEWED} and {seen}", params)[0])
 
+    def pending_count(self) -> int:
+        """How many trajectories wait for a verdict or for items, in scopes the caller may see (as
+        `pending_trajectories`, counted on the status index alone: refinement notes are never pending)."""
+        seen, params = visibility.sql_filter("project")
+        return int(
+            self.one(
+                f"select count(*) from trajectories where status in ('pending_verdict', 'pending_items') and {seen}",
+                params,
+            )[0]
+        )
+
     def mark_reviewed(self, db: Any, seen: Sequence[tuple[int, str]], stamp: str) -> list[int]:
         """Approve each (item, updated_at as the reviewer saw it): reviewed at `stamp` and no longer held.
         An item changed since it was seen (or not active) is left alone; the ids approved."""
