@@ -26,7 +26,7 @@ TOOLS = {
     "distill_pending": (set(), {"limit"}),
 }  # fmt: skip
 COMMANDS = {"serve", "demo", "recall", "record", "list", "show", "forget", "promote", "export", "import", "stats",
-            "doctor", "reembed", "backup", "distill", "token", "copy"}  # fmt: skip
+            "doctor", "reembed", "backup", "distill", "token", "copy", "ui"}  # fmt: skip
 
 
 def test_tool_parameters_are_pinned(tmp_path):
