@@ -89,6 +89,10 @@ def test_the_printed_address_sets_a_strict_cookie_and_drops_the_token(bank: Bank
     assert cookie.startswith(f"{ui.launch.cookie}={ui.launch.token};")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert ui.client.get("/inbox").status_code == 200  # the client kept the cookie
+    again = ui.client.get(f"/?token={ui.launch.token}", follow_redirects=False)
+    assert (
+        again.status_code == 303 and again.headers["location"] == "/"
+    )  # the token never stays in the address
     assert ui.launch.token not in ui.client.get("/").text  # never echoed into a page
 
 
@@ -127,7 +131,7 @@ def _post_routes(ui: SimpleNamespace, item: int, traj: int) -> list[str]:
     routes = ui.client.app.app.routes
     paths = [r.path for r in routes if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert len(paths) >= 10
-    return [p.replace("{item_id:int}", str(item)).replace("{trajectory_id:int}", str(traj)) for p in paths]
+    return [p.replace("{item_id:id}", str(item)).replace("{trajectory_id:id}", str(traj)) for p in paths]
 
 
 def test_every_write_needs_the_csrf_token(bank: Bank):
@@ -168,6 +172,20 @@ def test_every_response_carries_the_strict_headers(bank: Bank):
         assert r.headers["referrer-policy"] == "same-origin"
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["cache-control"] == "no-store"
+
+
+def test_ids_that_fit_no_row_are_not_found(bank: Bank):
+    item, _ = seed(bank)
+    ui = make_ui(bank)
+    huge = "9" * 40
+    for path in (f"/items/{huge}", f"/items/{huge}/edit", f"/trajectories/{huge}", "/items/-1"):
+        assert ui.client.get(path).status_code == 404, path
+    before = snapshot(bank)
+    assert ui.post(f"/items/{huge}/archive").status_code == 404
+    assert ui.post(f"/items/{item}/merge", {"into": huge}).status_code == 422
+    assert ui.post("/inbox/approve", {"item": f"{huge}@x"}).status_code == 422
+    assert ui.client.get(f"/?page={huge}").status_code == 200
+    assert snapshot(bank) == before
 
 
 def test_only_loopback_hosts():

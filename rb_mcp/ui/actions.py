@@ -150,8 +150,8 @@ def routes(ui: UI) -> list[Route]:
             return failed(request, exc, f"/trajectories/{trajectory_id}")
         return redirect("/pending", "dismissed")
 
-    item = "/items/{item_id:int}"
-    trajectory = "/trajectories/{trajectory_id:int}"
+    item = "/items/{item_id:id}"
+    trajectory = "/trajectories/{trajectory_id:id}"
     return [
         post(f"{item}/edit", edit_item),
         post(f"{item}/archive", archive),

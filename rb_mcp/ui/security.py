@@ -133,11 +133,11 @@ class Guard:
             await _plain(send, *refusal)
             return
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+        if scope["method"] == "GET" and _same(query.get("token"), self.launch.token):
+            await self._admit(scope, query, send)
+            return
         cookie = _cookies(headers.get(b"cookie", "")).get(self.launch.cookie)
         if not _same(cookie, self.launch.token):
-            if scope["method"] == "GET" and _same(query.get("token"), self.launch.token):
-                await self._admit(scope, query, send)
-                return
             await _plain(send, 403, "Forbidden: open the address that `rb-mcp ui` printed (it carries this "
                          "launch's token).")  # fmt: skip
             return

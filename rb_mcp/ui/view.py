@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
@@ -19,6 +20,8 @@ from rb_mcp.ui.security import Launch
 HERE = Path(__file__).parent
 KINDS = ("strategy", "pitfall", "note")
 OUTCOMES = ("success", "failure", "impossible")
+# How the loop words an id that names nothing (or nothing the caller may see): the page answers 404.
+MISSING = ("no memory item", "no trajectory")
 # What a finished action says on the page it redirects to (a code in the address, never free text).
 NOTICES = {
     "edited": "Saved: the item is re-embedded and re-indexed; its old wording is in the history below.",
@@ -59,9 +62,24 @@ class UI:
     ) -> HTMLResponse:
         """An expected failure, on the page it happened on: 404, 409 or 422, with what to do."""
         status = 422 if isinstance(exc, InputError) and not isinstance(exc, AccessError) else 409
-        if isinstance(exc, AccessError) or "no memory item" in str(exc) or "no trajectory" in str(exc):
+        if isinstance(exc, AccessError) or str(exc).startswith(MISSING):
             status = 404
         return self.render(request, name, status, error=str(exc), **context)
+
+
+class RowId(Convertor):
+    """A path segment naming a row: at most 18 digits, so it always fits a 64-bit id (else 404)."""
+
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("id", RowId())
 
 
 def redirect(path: str, done: str = "") -> RedirectResponse:
@@ -79,10 +97,9 @@ def field(fields: list[tuple[str, str]], name: str, default: str = "") -> str:
 
 
 def number(value: str | None, default: int | None = None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else default
-    except (TypeError, ValueError):
-        return default
+    """A whole number of at most 18 digits (it fits a 64-bit id), else `default`."""
+    text = (value or "").strip()
+    return int(text) if text.isdigit() and len(text) <= 18 else default
 
 
 def environment() -> Environment:
