@@ -194,15 +194,17 @@ def m003_access_tokens(db: Any) -> None:
 
 def m006_item_review(db: Any) -> None:
     """The review page's state of each item (`rb-mcp ui`): when a person last approved it, and whether it
-    waits for that approval out of recall (RB_MCP_REVIEW=required). The partial index holds the review
-    inbox: active items added or changed since their last review; the others order the page's sorts
-    and find an item's history, the items merged into it and the task recorded after a recall."""
+    waits for that approval out of recall (RB_MCP_REVIEW=required). The partial indexes hold the review
+    inbox (active items added or changed since their last review) and the judged tasks the effect page
+    counts, each with every column its query reads, so neither reads the wide rows; the others order
+    the page's sorts and find an item's history, the items merged into it and the task recorded after
+    a recall."""
     _run(
         db,
         """
         alter table items add column reviewed_at text;
         alter table items add column held integer not null default 0;
-        create index items_unreviewed on items (held, updated_at)
+        create index items_unreviewed on items (held, updated_at, reviewed_at, status, scope)
             where status = 'active' and (reviewed_at is null or updated_at > reviewed_at);
         create index if not exists items_updated on items (updated_at);
         create index items_recalled on items (recall_count);
@@ -210,7 +212,9 @@ def m006_item_review(db: Any) -> None:
         create index items_harmed on items (harmed);
         create index items_superseded on items (superseded_by);
         create index if not exists item_history_item on item_history (item_id);
-        create index trajectories_recall on trajectories (recall_id)
+        create index trajectories_recall on trajectories (recall_id);
+        create index trajectories_judged on trajectories (outcome, role, created_at, recall_id, project)
+            where outcome is not null
         """,
     )
 
