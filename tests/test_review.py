@@ -244,3 +244,14 @@ def test_the_pending_count_is_the_queue(bank: Bank):
     bank.record(task="Export hangs", summary="a", outcome="failure", group_id="orm-par")
     assert judged.status == "needs_items"
     assert bank.review_counts()["pending"] == len(bank.store.pending_trajectories()) == 3
+
+
+def test_an_edit_is_a_review_and_lets_a_held_item_into_recall(bank: Bank):
+    required(bank)
+    item_id = bank.record(task="t", summary="s", outcome="success", items=[READY]).stored[0].id
+    assert titles(bank, FLAKY_TASK) == []
+    seen = bank.item_page(item_id).item.updated_at
+    assert bank.edit_item(item_id, READY["title"], READY["description"], READY["content"], "pitfall", seen)
+    page = bank.item_page(item_id)
+    assert not page.held and page.reviewed_at == page.item.updated_at
+    assert titles(bank, FLAKY_TASK) == [READY["title"]] and bank.review_counts()["inbox"] == 0
