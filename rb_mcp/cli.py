@@ -196,6 +196,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from rb_mcp.ui.serve import run
+
+    config = Config.from_env(args.bank)
+    logging.basicConfig(
+        level=config.log_level, stream=sys.stderr, format="rb-mcp %(levelname)s %(name)s: %(message)s"
+    )
+    return run(config, args.host, args.port, open_browser=not args.no_browser)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from rb_mcp.admin import doctor
 
@@ -380,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--effect", action="store_true", help="success rate after recalled memory vs without")
+    p = add("ui", cmd_ui, "open the review page: see, search and curate the memory in a local web page")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (127.0.0.1 or ::1)")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the page's address")
     p = add("doctor", cmd_doctor, "check the sqlite build, sqlite-vec, the model file and the bank")
     p.add_argument("--no-model", action="store_true", help="skip loading the embedding model")
     p.add_argument("--json", action="store_true")

@@ -201,6 +201,13 @@ class Config(BaseModel):
         "rb.example.com; others get 421.",
         json_schema_extra=_shown("(loopback names)"),
     )
+    review: Annotated[
+        Literal["off", "required"], BeforeValidator(lambda v: str(v or "off").strip().lower())
+    ] = Field(
+        "off",
+        description="off: new memory items are recalled at once; required: they wait in the review inbox of "
+        "`rb-mcp ui` and stay out of recall until a person approves them.",
+    )
     pg_build_memory_mb: int = Field(
         4096,
         ge=64,

@@ -27,7 +27,7 @@ TOOLS = {
     "distill_pending": (set(), {"limit"}),
 }  # fmt: skip
 COMMANDS = {"serve", "demo", "recall", "record", "list", "show", "forget", "promote", "export", "import", "stats",
-            "doctor", "reembed", "backup", "distill", "token", "copy", "hook", "maintain", "restore"}  # fmt: skip
+            "doctor", "reembed", "backup", "distill", "token", "copy", "hook", "maintain", "restore", "ui"}  # fmt: skip
 
 
 def test_tool_parameters_are_pinned(tmp_path):
@@ -51,7 +51,8 @@ def test_tool_parameters_are_pinned(tmp_path):
     # A recall id is an opaque string handle ("<n>-<mac>"), in the answer and in the argument.
     types_of = lambda spec: {o["type"] for o in spec.get("anyOf", [spec])}  # noqa: E731
     assert types_of(tools["recall_strategies"].output_schema["properties"]["recall_id"]) == {"string", "null"}
-    assert types_of(tools["record_trajectory"].input_schema["properties"]["recall_id"]) == {"string", "null"}
+    # Inputs drop `null` (rb_mcp.server.surface: omitting an optional field already means null).
+    assert types_of(tools["record_trajectory"].input_schema["properties"]["recall_id"]) == {"string"}
 
 
 def test_public_api():

@@ -23,10 +23,11 @@ from rb_mcp.config import Config
 from rb_mcp.embed import Embedder, FastEmbedder
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.llm import LLM
-from rb_mcp.loop import anchors, consolidate, curate, distill, ownership, refine, upkeep
+from rb_mcp.loop import anchors, consolidate, curate, distill, ownership, refine, review, upkeep
 from rb_mcp.loop import items as item_ops
 from rb_mcp.loop import trajectories as trajs
 from rb_mcp.loop.anchors import Tree
+from rb_mcp.loop.bank_review import ReviewApi
 from rb_mcp.loop.recall import Retriever
 from rb_mcp.loop.trajectories import DEFAULT_KIND, MAX_RECORD_ITEMS
 from rb_mcp.models import (
@@ -59,7 +60,7 @@ def _id_key(store: Store) -> str:
     return key
 
 
-class Bank:
+class Bank(ReviewApi):
     """One open bank: the store, the embedder and the settings. Use as a context manager."""
 
     def __init__(
@@ -333,6 +334,7 @@ class Bank:
             f"Done: {llm.name} distilled {len(result.stored)} memory item(s) from this {traj.outcome} trajectory; "
             "nothing else to do."
             + (" Some drafts failed the quality gate; see rejected." if result.rejected else "")
+            + review.held_note(self.config, result.stored)
         )
         return result
 
@@ -435,9 +437,12 @@ class Bank:
             stored=stored,
             rejected=rejected,
             credited=credited,
-            next_step="Done: the memory is stored."
-            if not rejected
-            else "Stored what passed; see rejected for the rest.",
+            next_step=(
+                "Done: the memory is stored."
+                if not rejected
+                else "Stored what passed; see rejected for the rest."
+            )
+            + review.held_note(self.config, stored),
         )
 
     # ---- curating (the CLI, the resources, the review page) ---------------------------------

@@ -54,16 +54,15 @@ def newcombe(x1: int, n1: int, x2: int, n2: int, z: float = Z) -> tuple[float, f
     return d, max(-1.0, low), min(1.0, high)
 
 
-def effect_stats(store_or_bank: Store | Bank, project: str | None = None) -> EffectReport:
+def effect_stats(source: Store | Bank, project: str | None = None) -> EffectReport:
     """Success rates after memory, under control and without, with 95% intervals, overall and per
     project, and the items credited most as helping and as harming.
 
     `project` (a scope key such as "github.com/acme/app", or None for every project) limits the
     trajectories and items counted; only what the caller may see (rb_mcp.visibility) is counted.
     """
-    from rb_mcp.loop.bank import Bank
-
-    store = store_or_bank.store if isinstance(store_or_bank, Bank) else store_or_bank
+    # A Bank's store, or the store given: no import of Bank here (its review methods import this module).
+    store = getattr(source, "store", source)
     counts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     for where, arm, outcome, n in store.effect_counts(project):
         arm = "without" if arm in ("none", "empty") else arm

@@ -86,10 +86,13 @@ def store_items(
     files: Sequence[str],
     dedupe_threshold: float,
     tree: anchors.Tree | None = None,
+    hold: bool = False,
 ) -> list[StoredItem]:
     """Consolidate gated drafts into the bank; one transaction per item so each is all-or-nothing.
     With the working `tree` the work happened in, each item keeps its anchors (`loop.anchors`);
-    the items a draft `supersedes` become superseded by it in the same transaction."""
+    the items a draft `supersedes` become superseded by it in the same transaction. With `hold`
+    (RB_MCP_REVIEW=required) a new item waits out of recall for a person's approval, and a merge
+    never rewrites the wording a person approved: the newcomer's goes to the item's history."""
     if not drafts:
         return []
     vecs = embedder.embed([item_text(d.title, d.description, d.content) for d in drafts])
@@ -106,7 +109,7 @@ def store_items(
             if near and near[0] in draft.supersedes:
                 near = None  # a correction never strengthens the lesson it says is wrong
             if near and near[1] >= dedupe_threshold:
-                _merge(store, tx, near[0], draft, vec, digest, sources, files, tree)
+                _merge(store, tx, near[0], draft, vec, digest, sources, files, tree, rewrite=not hold)
                 gone = upkeep.supersede(store, tx, draft.supersedes, near[0], draft.title, now())
                 stored.append(
                     StoredItem(id=near[0], title=draft.title, action="merged", similarity=round(near[1], 4),
@@ -129,6 +132,8 @@ def store_items(
                 anchors=found.model_dump_json() if found else "{}",
             )
             store.link_sources(tx, item_id, sources)
+            if hold:
+                store.hold_item(tx, item_id)
             store.index_item(tx, item_id)
             gone = upkeep.supersede(store, tx, draft.supersedes, item_id, draft.title, now())
             stored.append(StoredItem(id=item_id, title=draft.title, action="added", superseded=gone))
@@ -145,6 +150,7 @@ def _merge(
     sources: Sequence[int],
     files: Sequence[str],
     tree: anchors.Tree | None = None,
+    rewrite: bool = True,
 ) -> None:
     store.lock_items(tx, [item_id])
     old = store.items_by_id([item_id], tx)[item_id]
@@ -152,7 +158,7 @@ def _merge(
     merged_files = list(dict.fromkeys(old.files + list(files)))[:50]
     merged_tags = list(dict.fromkeys(old.tags + draft.tags))[:12]
     old_digest = content_hash(old.title, old.description, old.content)
-    says_more = len(draft.content) > len(old.content) * 1.15 and digest != old_digest
+    says_more = rewrite and len(draft.content) > len(old.content) * 1.15 and digest != old_digest
     if says_more:
         store.add_history(
             tx, item_id, old.title, old.description, old.content, "replaced by a fuller merge", stamp

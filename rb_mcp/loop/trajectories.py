@@ -166,5 +166,6 @@ def gate_and_store(
     stored = item_ops.store_items(
         bank.store, bank.embedder, accepted, default_kind=default_kind, scope=scope, sources=sources,
         files=files, dedupe_threshold=bank.config.dedupe_threshold, tree=tree,
+        hold=bank.config.review == "required",
     )  # fmt: skip
     return stored, rejected

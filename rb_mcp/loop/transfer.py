@@ -141,6 +141,8 @@ class ItemRow(_Row):
     # Exports written before items had anchors carry neither column.
     anchors: str = Field("{}", max_length=50_000)
     stale_count: Count = 0
+    reviewed_at: Stamp | None = None  # review state (rb-mcp ui); exports before it have none
+    held: Literal[0, 1] = 0
 
 
 class SourceRow(_Row):

@@ -236,6 +236,33 @@ def m005_item_anchors(db: Any) -> None:
     )
 
 
+def m006_item_review(db: Any) -> None:
+    """The review page's state of each item (`rb-mcp ui`): when a person last approved it, and whether it
+    waits for that approval out of recall (RB_MCP_REVIEW=required). The partial indexes hold the review
+    inbox (active items added or changed since their last review) and the judged tasks the effect page
+    counts, each with every column its query reads, so neither reads the wide rows; the others order
+    the page's sorts and find an item's history, the items merged into it and the task recorded after
+    a recall."""
+    _run(
+        db,
+        """
+        alter table items add column reviewed_at text;
+        alter table items add column held integer not null default 0;
+        create index items_unreviewed on items (held, updated_at, reviewed_at, status, scope)
+            where status = 'active' and (reviewed_at is null or updated_at > reviewed_at);
+        create index if not exists items_updated on items (updated_at);
+        create index items_recalled on items (recall_count);
+        create index items_helped on items (helped);
+        create index items_harmed on items (harmed);
+        create index items_superseded on items (superseded_by);
+        create index if not exists item_history_item on item_history (item_id);
+        create index trajectories_recall on trajectories (recall_id);
+        create index trajectories_judged on trajectories (outcome, role, created_at, recall_id, project)
+            where outcome is not null
+        """,
+    )
+
+
 def m007_recall_sessions(db: Any) -> None:
     """The client session a recall was made in (the hooks pass Claude Code's session id), and
     whether it was a control recall that withheld memory on purpose (RB_MCP_CONTROL_RATE), and how
@@ -259,6 +286,7 @@ MIGRATIONS: list[Migration] = [
     (3, "access_tokens", m003_access_tokens),
     (4, "owners_and_id_key", m004_owners_and_id_key),
     (5, "item_anchors", m005_item_anchors),
+    (6, "item_review", m006_item_review),
     (7, "recall_sessions", m007_recall_sessions),
 ]
 

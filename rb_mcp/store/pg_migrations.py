@@ -174,6 +174,29 @@ def m004_item_anchors(db: Any) -> None:
     )
 
 
+def m005_item_review(db: Any) -> None:
+    """The review page's state of each item (as SQLite's migration 6): when a person last approved it,
+    whether it waits for that approval out of recall, partial indexes holding the review inbox and the
+    judged tasks, and indexes for the page's sorts (by recalls, helped, harmed), the items merged into
+    an item and the task recorded after a recall."""
+    _run(
+        db,
+        """
+        alter table items add column reviewed_at text;
+        alter table items add column held integer not null default 0;
+        create index items_unreviewed on items (held, updated_at, reviewed_at, status, scope)
+            where status = 'active' and (reviewed_at is null or updated_at > reviewed_at);
+        create index items_recalled on items (recall_count);
+        create index items_helped on items (helped);
+        create index items_harmed on items (harmed);
+        create index items_superseded on items (superseded_by);
+        create index trajectories_recall on trajectories (recall_id);
+        create index trajectories_judged on trajectories (outcome, role, created_at, recall_id, project)
+            where outcome is not null
+        """,
+    )
+
+
 def m006_recall_sessions(db: Any) -> None:
     """The client session a recall was made in and whether it was a control recall (as SQLite's
     migration 7)."""
@@ -194,6 +217,7 @@ MIGRATIONS: list[Migration] = [
     (2, "access_tokens", m002_access_tokens),
     (3, "owners_and_id_key", m004_owners_and_id_key),  # SQLite's migration 4, statement for statement
     (4, "item_anchors", m004_item_anchors),
+    (5, "item_review", m005_item_review),
     (6, "recall_sessions", m006_recall_sessions),
 ]
 

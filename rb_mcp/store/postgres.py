@@ -46,6 +46,7 @@ from rb_mcp.store.pgsql import (
     driver as _driver,
 )
 from rb_mcp.store.postgres_search import PgSearch
+from rb_mcp.store.review import ReviewRows
 from rb_mcp.store.trajectories import TrajectoryRows
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def hnsw_build_mb(rows: int, dim: int) -> int:
     return int(min(max(64.0, need), Config.from_env().pg_build_memory_mb))
 
 
-class PgStore(PgSearch, ItemRows, TrajectoryRows, HousekeepingRows, EffectRows):
+class PgStore(PgSearch, ItemRows, TrajectoryRows, HousekeepingRows, EffectRows, ReviewRows):
     """A bank in a PostgreSQL database. Open with `PgStore.open(url)`; close with `close()`."""
 
     dialect = "postgres"

@@ -392,3 +392,59 @@ class Store(Protocol):
 
     def set_task_embeddings(self, db: Any, vectors: Sequence[tuple[int, bytes]]) -> None:
         """Write (trajectory id, task embedding blob) pairs; the caller re-indexes the tasks."""
+
+    # ---- the review page: browsing, the inbox, a person's changes, effect (rb_mcp.store.review) ----
+    def browse_item_ids(
+        self,
+        *,
+        text: str = "",
+        scope: str | None = None,
+        kind: str | None = None,
+        status: str | None = "active",
+        sort: str = "recent",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[int], int]:
+        """One page of the items matching the filters (None: any) in the scopes the caller may see,"""
+
+    def item_scopes(self) -> list[tuple[str, int]]:
+        """(scope, items of any status) of every scope the caller may see, the fullest first."""
+
+    def review_marks(self, ids: Sequence[int]) -> dict[int, tuple[str | None, bool]]:
+        """(reviewed_at, held) of these items: when a person last approved each, and whether it waits"""
+
+    def inbox_item_ids(self, limit: int = 50, offset: int = 0) -> tuple[list[int], int]:
+        """Active items added or changed since their last review, in scopes the caller may see: held"""
+
+    def inbox_count(self) -> int:
+        """How many active items wait in the review inbox (of the scopes the caller may see)."""
+
+    def pending_count(self) -> int:
+        """How many trajectories wait for a verdict or for items, in scopes the caller may see (as"""
+
+    def mark_reviewed(self, db: Any, seen: Sequence[tuple[int, str]], stamp: str) -> list[int]:
+        """Approve each (item, updated_at as the reviewer saw it): reviewed at `stamp` and no longer held."""
+
+    def hold_item(self, db: Any, item_id: int) -> None:
+        """Keep a new item out of recall until a person approves it (RB_MCP_REVIEW=required)."""
+
+    def revise_item(
+        self,
+        db: Any,
+        item_id: int,
+        *,
+        title: str,
+        description: str,
+        content: str,
+        kind: str,
+        vec: np.ndarray,
+        digest: str,
+        stamp: str,
+    ) -> None:
+        """A person's wording (and kind) for an item, with its embedding and content hash; reviewed and"""
+
+    def merged_into(self, item_id: int) -> list[tuple[int, str, str]]:
+        """(id, title, updated_at) of the items superseded by this one (merged into it), newest first."""
+
+    def item_recalls(self, item_id: int, limit: int = 100) -> list[dict[str, Any]]:
+        """The recalls that returned the item, newest first: when, the task, the project, the item's"""

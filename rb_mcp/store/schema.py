@@ -16,7 +16,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "items": (
         "id", "title", "description", "content", "kind", "scope", "trajectory_id", "files", "tags",
         "embedding", "content_hash", "recall_count", "helped", "harmed", "strength", "status",
-        "superseded_by", "created_at", "updated_at", "anchors", "stale_count",
+        "superseded_by", "created_at", "updated_at", "anchors", "stale_count", "reviewed_at", "held",
     ),
     "item_sources": ("item_id", "trajectory_id", "relation"),
     "item_history": ("id", "item_id", "title", "description", "content", "reason", "changed_at"),

@@ -31,6 +31,7 @@ from rb_mcp.store.common import ID_FLOOR, check_model
 from rb_mcp.store.effect import EffectRows
 from rb_mcp.store.housekeeping import HousekeepingRows
 from rb_mcp.store.items import ItemRows
+from rb_mcp.store.review import ReviewRows
 from rb_mcp.store.sqlite_index import SqliteIndex
 from rb_mcp.store.trajectories import TrajectoryRows
 
@@ -94,7 +95,7 @@ def _is_busy(exc: Exception) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SqliteStore(SqliteIndex, ItemRows, TrajectoryRows, HousekeepingRows, EffectRows):
+class SqliteStore(SqliteIndex, ItemRows, TrajectoryRows, HousekeepingRows, EffectRows, ReviewRows):
     """One bank file. Open with `SqliteStore.open(path)` (or `rb_mcp.store.open_store`); close with
     `close()`."""
 

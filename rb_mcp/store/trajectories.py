@@ -267,13 +267,14 @@ class TrajectoryRows:
         self, item_ids: Sequence[int], have_vectors: Sequence[int]
     ) -> list[tuple[int, str, str, int, int, int, bytes | None]]:
         """The scoring columns of these active items: (id, scope, kind, helped, harmed, strength,
-        embedding); the embedding is None for the ids in `have_vectors` (the caller has their similarity)."""
+        embedding); the embedding is None for the ids in `have_vectors` (the caller has their similarity).
+        Items held for a person's review (RB_MCP_REVIEW=required) are left out: they are never recalled."""
         if not item_ids:
             return []
         return self.query(
             "select id, scope, kind, helped, harmed, strength, "
             f"case when id in ({','.join(str(int(i)) for i in have_vectors) or 'null'}) then null else embedding end "
-            f"from items where id in ({_marks(item_ids)}) and status = 'active'",
+            f"from items where id in ({_marks(item_ids)}) and status = 'active' and held = 0",
             list(item_ids),
         )
 
