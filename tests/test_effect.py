@@ -10,6 +10,7 @@ import sys
 import pytest
 from conftest import good_item
 
+from rb_mcp.ids import recall_number
 from rb_mcp.loop.effect import effect_stats, newcombe, wilson
 
 BOTH_BACKENDS = True
@@ -95,7 +96,9 @@ def test_the_control_rate_with_a_seeded_rng(bank):
     controls = [r for r in results if r.control]
     assert 80 <= len(controls) <= 120
     assert all(not r.items and not r.episodes for r in controls)
-    assert all("withheld memory" in r.guidance and f'recall_id="{r.recall_id}"' in r.guidance for r in controls)
+    assert all(
+        "withheld memory" in r.guidance and f'recall_id="{r.recall_id}"' in r.guidance for r in controls
+    )
     assert all(r.items for r in results if not r.control)
 
 
@@ -119,7 +122,7 @@ def test_session_recalls_exclusion_and_keyword_only(bank):
     assert bank.session_recalls("s-2") == []
     # A session's trajectory answers its latest recall with items, not a later control.
     traj = bank.record(task=TASK, steps=STEPS, session_id="s-1").trajectory_id
-    assert bank.trajectory(traj).recall_id == b.recall_id
+    assert bank.trajectory(traj).recall_id == recall_number(bank.id_key, b.recall_id)
     assert bank.count_items() == {"global": 2}
 
 

@@ -460,7 +460,7 @@ def test_a_session_whose_prompt_recall_injected_items_counts_as_after_memory(tmp
     assert bank.count_items(str(repo)) == {PROJECT: 1, "global": 0}
     recorded = bank.record(task=PROMPT, steps=["waited for readiness"], outcome="success",
                            project=str(repo), session_id=session.id)  # fmt: skip
-    assert bank.trajectory(recorded.trajectory_id).recall_id == recall.recall_id
+    assert bank.trajectory(recorded.trajectory_id).recall_id == recall_number(bank.id_key, recall.recall_id)
     assert recorded.credited == recall.items  # the injected lesson gets credit without a recall_id
     arms = {a.arm: a for a in effect_stats(bank, PROJECT).overall.arms}
     assert (arms["memory"].successes, arms["memory"].failures) == (1, 0)
