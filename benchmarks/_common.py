@@ -20,6 +20,15 @@ from typing import Any
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
+def shared_eval(name: str) -> Path:
+    """A file of the evaluation data in `shared/eval/`, beside the checkout (or beside a worktree's parent)."""
+    root = Path(__file__).resolve().parent.parent
+    for base in (root.parent, root.parent.parent):
+        if (base / "shared" / "eval" / name).is_file():
+            return base / "shared" / "eval" / name
+    return root.parent / "shared" / "eval" / name
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:

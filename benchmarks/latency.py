@@ -39,7 +39,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, print_table, write_json  # noqa: E402
+from _common import machine_info, print_table, shared_eval, write_json  # noqa: E402
 from _common import percentiles as _percentiles  # noqa: E402
 
 from rb_mcp import embed  # noqa: E402
@@ -56,6 +56,10 @@ PROJECT = "bench-project"
 OTHERS = [f"other-project-{i}" for i in range(8)]
 TARGETS = {
     "spawn -> tools/list vs bare": ("<=", 1.2),
+    "spawn -> first recall vs bare tools/list": ("<=", 1.6),
+    "stdio recall p50 @10k, real tasks (ms)": ("<=", 30.0),
+    "stdio recall p95 @10k, real tasks (ms)": ("<=", 45.0),
+    "server RSS after 50 real recalls @10k (MB)": ("<=", 200.0),
     "stdio recall p50 @10k (ms)": ("<=", 15.0),
     "stdio recall p50 @100k (ms)": ("<=", 25.0),
     "search vs numpy exact @100k (p50 ratio)": ("<=", 1.5),
@@ -135,10 +139,10 @@ def queries_for(n: int) -> list[str]:
     return [task_text(rng) for _ in range(n)]
 
 
-REAL_TASKS = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "swe-lite-tasks.jsonl"
+REAL_TASKS = shared_eval("swe-lite-tasks.jsonl")
 
 
-def real_queries(n: int = 30) -> list[str]:
+def real_queries(n: int = 50) -> list[str]:
     """Real issue texts (SWE-bench Lite problem statements), as an agent would pass them to recall:
     hundreds of tokens, where the synthetic queries above have about twenty."""
     if not REAL_TASKS.is_file():
@@ -152,6 +156,10 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def slug(model: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in model.split("/")[-1].lower())
+
+
 def embed_corpus(cache: Path, embedder: embed.FastEmbedder) -> dict[str, Any]:
     """Texts and real embeddings of 10k items and their tasks; embedded once, in resumable parts."""
     rng = random.Random("corpus")
@@ -163,13 +171,14 @@ def embed_corpus(cache: Path, embedder: embed.FastEmbedder) -> dict[str, Any]:
     for kind, batch in texts.items():
         parts = []
         for start in range(0, len(batch), 1000):
-            part = cache / f"corpus-v{VERSION}-{kind}-{start}.npy"
+            part = cache / f"corpus-v{VERSION}-{slug(embedder.name)}-{kind}-{start}.npy"
             if not part.exists():
                 say(f"embedding {kind} {start}-{start + 1000} of {len(batch)}")
                 np.save(part, embedder.embed(batch[start : start + 1000]))
             parts.append(np.load(part))
         vecs[kind] = np.vstack(parts)
-    return {"tasks": tasks, "items": items, "task_vecs": vecs["tasks"], "item_vecs": vecs["items"]}
+    return {"tasks": tasks, "items": items, "task_vecs": vecs["tasks"], "item_vecs": vecs["items"],
+            "model": embedder.name}  # fmt: skip
 
 
 class Synthetic:
@@ -191,7 +200,7 @@ class Synthetic:
 
 def build_bank(cache: Path, n_items: int, corpus: dict[str, Any]) -> Path:
     """A bank of n_items items (3 per task) over 10 scopes, through the store's own index calls."""
-    path = cache / f"bank-v{VERSION}-{n_items}.sqlite3"
+    path = cache / f"bank-v{VERSION}-{slug(corpus['model'])}-{n_items}.sqlite3"
     if path.exists() and (cache / f"{path.name}.ready").exists():
         return path
     for suffix in ("", "-wal", "-shm"):
@@ -203,7 +212,7 @@ def build_bank(cache: Path, n_items: int, corpus: dict[str, Any]) -> Path:
     n_tasks = -(-n_items // 3)
     fake_items, fake_tasks = Synthetic(corpus["item_vecs"], 1), Synthetic(corpus["task_vecs"], 2)
     store = open_store(path)
-    store.ensure_vectors(DEFAULT_MODEL, corpus["item_vecs"].shape[1])
+    store.ensure_vectors(corpus["model"], corpus["item_vecs"].shape[1])
     stamp = now()
     for start in range(0, n_tasks, 2000):
         count = min(2000, n_tasks - start)
@@ -487,6 +496,7 @@ def search_vs_exact(store: Store, parts: list[str], qvecs: np.ndarray, k: int = 
 
 # ---- over stdio ----------------------------------------------------------------------------
 Work = Callable[[Any], Awaitable[dict[str, Any]]]
+SERVER = {"pid": 0}  # the stdio server of the current session, for reading its memory mid-session
 
 
 async def session(command: list[str], env: dict[str, str], work: Work) -> dict[str, Any]:
@@ -499,6 +509,7 @@ async def session(command: list[str], env: dict[str, str], work: Work) -> dict[s
     async with Client(StdioServerParameters(command=command[0], args=command[1:], env=env)) as client:
         await client.list_tools()
         ready = ms(time.perf_counter() - start)
+        SERVER["pid"] = next(iter(sorted(children() - before)), 0)
         out = await work(client)
         out["spawn_ms"] = ready
         pids = sorted(children() - before)
@@ -531,6 +542,19 @@ async def spawn_series(
     return out
 
 
+def prebuild_model(cache: Path) -> None:
+    """Build the int8 model into the servers' cache dir now: a server's first start would otherwise."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache / "xdg")
+    try:
+        embed.default_model_file()
+    finally:
+        if saved is None:
+            os.environ.pop("XDG_CACHE_HOME")
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved
+
+
 def rb_env(work: Path, cache: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RB_MCP_")}
     env |= {
@@ -547,15 +571,19 @@ def rb_command() -> list[str]:
 
 
 async def measure_stdio(
-    work: Path, cache: Path, queries: list[str], spawns: int, n_record: int
+    work: Path, cache: Path, queries: list[str], spawns: int, n_record: int, model: str = DEFAULT_MODEL
 ) -> dict[str, Any]:
-    """Start-up interleaved with the bare server's (the machine's load drifts), then one long session."""
+    """Start-up interleaved with the bare server's (the machine's load drifts), then one long session.
+
+    The first recall after start is a real task text; the long session times the synthetic queries,
+    then the real task texts, and reads the server's memory right after those."""
     recall = [{"task": q, "project": PROJECT} for q in queries]
+    real = [{"task": q, "project": PROJECT} for q in real_queries()]
     bare = [sys.executable, str(cache / "bare_server.py")]
-    env = rb_env(work, cache)
+    env = rb_env(work, cache, RB_MCP_MODEL=model)
 
     async def first(client: Any) -> dict[str, Any]:
-        return {"first_ms": (await timed_calls(client, "recall_strategies", recall[:1]))[0]}
+        return {"first_ms": (await timed_calls(client, "recall_strategies", (real or recall)[:1]))[0]}
 
     async def nothing(_client: Any) -> dict[str, Any]:
         return {}
@@ -564,6 +592,9 @@ async def measure_stdio(
         out = await first(client)
         await timed_calls(client, "recall_strategies", recall[1:6])
         out["recall_ms"] = percentiles(await timed_calls(client, "recall_strategies", recall))
+        if real:
+            out["recall_real_ms"] = percentiles(await timed_calls(client, "recall_strategies", real))
+            out["rss_after_real"] = rss_of(SERVER["pid"])
         rng = random.Random("record-stdio")
         out["record_ms"] = percentiles(
             await timed_calls(client, "record_trajectory", [record_args(rng, i) for i in range(n_record)])
@@ -577,12 +608,17 @@ async def measure_stdio(
     out = await session(rb_command(), env, main)
     rb_spawn = percentiles([r["spawn_ms"] for _, r in pairs])
     bare_spawn = percentiles([b["spawn_ms"] for b, _ in pairs])
+    first_from_spawn = percentiles([r["spawn_ms"] + r["first_ms"] for _, r in pairs])
     return {
         "spawn_ms": rb_spawn,
         "bare_spawn_ms": bare_spawn,
         "spawn_vs_bare": rb_spawn["p50"] / bare_spawn["p50"],
         "first_call_ms": percentiles([r["first_ms"] for _, r in pairs]),
+        "first_recall_from_spawn_ms": first_from_spawn,
+        "first_recall_vs_bare": first_from_spawn["p50"] / bare_spawn["p50"],
         "recall_ms": out["recall_ms"],
+        "recall_real_ms": out.get("recall_real_ms"),
+        "rss_after_real_mb": out.get("rss_after_real", {}).get("rss_mb"),
         "record_ms": out["record_ms"],
         "rss_mb": out.get("rss_mb"),
         "peak_rss_mb": out.get("peak_rss_mb"),
@@ -807,6 +843,17 @@ def report(r: dict[str, Any]) -> list[list[Any]]:
                          ratio(p(e["spawn_ms"]), p(bare["spawn_ms"])), p(e["first_call_ms"]), p(e["recall_ms"]), e.get("rss_mb")])  # fmt: skip
     print_table("Start-up over stdio (ms; x bare = p50 over the bare server's p50, spawned in turn with it)",
                 ["server", "spawn->tools/list p50", "p95", "x bare", "first recall", "recall p50", "RSS MB"], rows, 1)  # fmt: skip
+    runs = [(DEFAULT_MODEL, label, e["stdio"]) for label, e in sizes.items()] + [
+        (model, label, e["stdio"]) for model, by in r.get("compare", {}).items() for label, e in by.items()]  # fmt: skip
+    rows = [[model, label, p(s["spawn_ms"]), s["spawn_vs_bare"], p(s.get("first_recall_from_spawn_ms")),
+             s.get("first_recall_vs_bare"), p(s["recall_ms"]), p(s["recall_ms"], "p95"), p(s.get("recall_real_ms")),
+             p(s.get("recall_real_ms"), "p95"), s.get("rss_after_real_mb"), s.get("peak_rss_mb")]
+            for model, label, s in runs]  # fmt: skip
+    print_table("rb-mcp serve over stdio, models side by side (ms; x bare = over the bare server's spawn -> tools/list "
+                "p50; first recall = spawn -> the first recall answered, a real task text; real = 50 SWE-bench Lite "
+                "issue texts as the query; RSS MB right after those)",
+                ["model", "items", "spawn p50", "x bare", "spawn->1st recall", "x bare", "recall p50", "p95",
+                 "real p50", "real p95", "RSS after real", "peak RSS"], rows, 2)  # fmt: skip
     rows = []
     for label, e in sizes.items():
         i, s, pe = e["in_process"], e["stdio"], peer_sizes.get(label, {})
@@ -907,6 +954,11 @@ def target_rows(r: dict[str, Any]) -> list[list[Any]]:
         "spawn -> tools/list vs bare": (max(e["stdio"]["spawn_vs_bare"] for e in sizes.values()) if sizes else None,
                                         max(p(e["stdio"]["spawn_ms"], "min") / p(e["stdio"]["bare_spawn_ms"], "min")
                                             for e in sizes.values()) if sizes else None),
+        "spawn -> first recall vs bare tools/list": (
+            max((e["stdio"]["first_recall_vs_bare"] for e in sizes.values()), default=None), None),
+        "stdio recall p50 @10k, real tasks (ms)": pair(at("10k", "stdio", "recall_real_ms"), "p50"),
+        "stdio recall p95 @10k, real tasks (ms)": pair(at("10k", "stdio", "recall_real_ms"), "p95"),
+        "server RSS after 50 real recalls @10k (MB)": (at("10k", "stdio", "rss_after_real_mb"), None),
         "stdio recall p50 @10k (ms)": pair(at("10k", "stdio", "recall_ms"), "p50"),
         "stdio recall p50 @100k (ms)": pair(at("100k", "stdio", "recall_ms"), "p50"),
         "search vs numpy exact @100k (p50 ratio)": (at("100k", "in_process", "search", "ratio_p50"), None),
@@ -947,6 +999,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--build-only", action="store_true", help="build the cached banks and stop")
     parser.add_argument(
+        "--compare",
+        default=embed.LEGACY_MODEL,
+        help="comma list of other models measured over stdio beside the default, at sizes up to 10k ('' = none)",
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="also SQLite vs PostgreSQL side by side (benchmarks/pg_latency.py)",
@@ -965,6 +1022,14 @@ def main(argv: list[str] | None = None) -> int:
     embedder.load()
     corpus = embed_corpus(cache, embedder)
     banks = {label: build_bank(cache, SIZES[label], corpus) for label in labels}
+    others = [m for m in args.compare.split(",") if m and m != DEFAULT_MODEL]
+    other_banks = {}
+    for model in others:
+        corpus_m = embed_corpus(cache, embed.FastEmbedder(model))
+        other_banks[model] = {
+            lab: build_bank(cache, SIZES[lab], corpus_m) for lab in labels if SIZES[lab] <= REAL
+        }
+    prebuild_model(cache)
     if args.build_only:
         return 0
     queries = queries_for(args.queries)
@@ -991,6 +1056,13 @@ def main(argv: list[str] | None = None) -> int:
         work = fresh_copy(banks[label], cache / "work.sqlite3")
         entry["stdio"] = asyncio.run(measure_stdio(work, cache, queries, args.spawns, args.records))
         results["sizes"][label] = entry
+    results["compare"] = {}
+    for model, by_label in other_banks.items():
+        for label, bank_path in by_label.items():
+            say(f"measuring {label} with {model}")
+            work = fresh_copy(bank_path, cache / "work.sqlite3")
+            results["compare"].setdefault(model, {})[label] = {"stdio": asyncio.run(
+                measure_stdio(work, cache, queries, args.spawns, args.records, model))}  # fmt: skip
     if args.no_peer:
         results["peer"] = {"ran": False, "reason": "skipped (--no-peer)"}
     else:

@@ -9,14 +9,19 @@ Protocol (the README of the eval data describes the input format):
    code path of recall_strategies, leaving the task's own trajectory out, and rank the distinct
    past tasks of what comes back (the trajectories items were distilled from, then the episodes).
 3. Grade each recalled task against the query: 3 = same repo and the fixes share a file, 2 = same
-   repo and share a directory, 1 = same repo, 0 = another repo.
+   repo and share a directory, 1 = same repo, 0 = another repo. A task set without code (e.g.
+   benchmarks/data/shop-admin-tasks.jsonl) gives each task an `intent` "area/intent" instead,
+   never recorded: 3 = same intent, 2 = same area.
 
 Reported side by side in one run: rb-mcp's recall, BM25 alone, vectors alone, the two fused with
 RRF (what recall did before file and symbol matching) and a seeded same-repo random order. Then a
 sweep over k (the RB_MCP_K default) and the same protocol repeated on halves of the file, each
 half in its own bank, to show that the numbers hold on data they were not looked at on.
 
-    python benchmarks/recall_quality.py [--tasks FILE] [--splits parity,time|none] [--postgres]
+    python benchmarks/recall_quality.py [--tasks FILE] [--splits parity,time|none] [--postgres] [--min-score X]
+
+--min-score sets recall's similarity floor (e.g. -1: none) to see what the floor does to a task
+set; "returned" is how many distinct past tasks each system gave, of the 10 read.
 
 With --postgres every throwaway bank is a fresh PostgreSQL database (pgserver started here, or the
 server RB_MCP_BENCH_PG_URL names): the same protocol on the team backend, where keyword ranking is
@@ -43,7 +48,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, percentiles, print_machine, print_table, stopwatch, write_json  # noqa: E402
+from _common import machine_info, percentiles, print_machine, print_table, shared_eval, stopwatch, write_json  # noqa: E402
 
 from rb_mcp.config import Config  # noqa: E402
 from rb_mcp.embed import Embedder, FastEmbedder  # noqa: E402
@@ -52,7 +57,7 @@ from rb_mcp.loop.recall import rrf  # noqa: E402
 from rb_mcp.store import GLOBAL  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TASKS = REPO_ROOT.parent / "shared" / "eval" / "swe-lite-tasks.jsonl"
+DEFAULT_TASKS = shared_eval("swe-lite-tasks.jsonl")
 DEPTH = 10  # how deep rankings are read: nDCG and hit at 5, reciprocal rank up to 10
 SEEDS = (0, 1, 2, 3, 4)
 SWEEP_KS = (1, 3, 5)
@@ -65,8 +70,9 @@ class Task:
     instance_id: str
     repo: str
     problem: str
-    files: frozenset[str]
+    files: frozenset[str]  # what relevance is graded on: the fix's files, or the intent
     dirs: frozenset[str]
+    recorded_files: tuple[str, ...]  # what the trajectory records
     resolved: bool | None
     created_at: str
 
@@ -78,7 +84,10 @@ def load_tasks(path: Path) -> list[Task]:
             if not line.strip():
                 continue
             raw = json.loads(line)
-            files = frozenset(raw.get("files") or [])
+            recorded = tuple(sorted(raw.get("files") or []))
+            # A task set without code grades on an `intent` ("area/intent") instead of files;
+            # it is never recorded, so no channel can read the answer.
+            files = frozenset([raw["intent"]]) if raw.get("intent") else frozenset(recorded)
             tasks.append(
                 Task(
                     row=n,
@@ -87,6 +96,7 @@ def load_tasks(path: Path) -> list[Task]:
                     problem=raw["problem_statement"],
                     files=files,
                     dirs=frozenset(posixpath.dirname(f) for f in files),
+                    recorded_files=recorded,
                     resolved=raw.get("resolved"),
                     created_at=str(raw.get("created_at", "")),
                 )
@@ -139,6 +149,7 @@ class Run:
 
 
 POSTGRES: dict[str, str] = {}  # {"url": server URL} with --postgres
+FLOOR: dict[str, float] = {}  # {"min_score": x} with --min-score
 _DATABASES = itertools.count()
 
 
@@ -166,7 +177,8 @@ def throwaway_bank() -> Iterator[Path | str]:
 def run_protocol(tasks: list[Task], embedder: CachedEmbedder) -> Run:
     run = Run(tasks=tasks)
     with throwaway_bank() as target:
-        bank = Bank(Config(bank=target, project=None, preload=False), embedder=embedder)
+        settings = {"min_score": FLOOR["min_score"]} if FLOOR else {}
+        bank = Bank(Config(bank=target, project=None, preload=False, **settings), embedder=embedder)
         bank.default_project = None
         try:
             sqlite = bank.store.dialect == "sqlite"
@@ -188,9 +200,9 @@ def _record_all(bank: Bank, tasks: list[Task], run: Run) -> dict[int, int]:
             outcome = "success" if task.resolved is None or task.resolved else "failure"
             result = bank.record(
                 task=task.problem,
-                summary=f"Fixed by editing {', '.join(sorted(task.files)) or 'nothing'}.",
+                summary=f"Fixed by editing {', '.join(task.recorded_files) or 'nothing'}.",
                 outcome=outcome,
-                files=sorted(task.files),
+                files=list(task.recorded_files),
                 project=task.repo,
             )
             row_of[result.trajectory_id] = i
@@ -288,6 +300,7 @@ def quality(tasks: list[Task], rankings: list[list[int]], best: list[list[int]])
         "ndcg@5": _mean(ndcg),
         "hit@5": _mean(hit),
         "mrr": _mean(rr),
+        "returned": _mean([float(len(r)) for r in rankings]),
         "queries_ndcg": len(ndcg),
         "queries_hit": len(hit),
         "queries_mrr": len(rr),
@@ -355,10 +368,10 @@ def summarize(run: Run) -> dict[str, Any]:
 def print_quality(title: str, systems: dict[str, dict[str, Any]]) -> None:
     base = systems["same-repo random"]["ndcg@5"] or 1.0
     rows = [
-        [name, q["ndcg@5"], q["hit@5"], q["mrr"], f"{q['ndcg@5'] / base:.2f}x"]
+        [name, q["ndcg@5"], q["hit@5"], q["mrr"], f"{q['ndcg@5'] / base:.2f}x", q.get("returned")]
         for name, q in ((n, systems[n]) for n in SYSTEMS)
     ]
-    print_table(title, ["system", "nDCG@5", "hit@5", "MRR", "nDCG vs random"], rows)
+    print_table(title, ["system", "nDCG@5", "hit@5", "MRR", "nDCG vs random", "returned (of 10)"], rows)
 
 
 def print_report(summary: dict[str, Any]) -> None:
@@ -428,7 +441,14 @@ def main(argv: Sequence[str] | None = None, embedder_factory: Callable[[], Embed
     parser.add_argument("--splits", default="parity,time", help="halves to rerun on: parity,time or none")
     parser.add_argument("--out", default=None, help="file name under benchmarks/results/")
     parser.add_argument("--postgres", action="store_true", help="banks on PostgreSQL instead of SQLite")
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        help="recall's similarity floor (RB_MCP_MIN_SCORE; -1 = none) instead of 0.30",
+    )
     args = parser.parse_args(argv)
+    if args.min_score is not None:
+        FLOOR["min_score"] = args.min_score
     out = args.out or ("recall_quality_postgres.json" if args.postgres else "recall_quality.json")
     with contextlib.ExitStack() as stack:
         if args.postgres:

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from rb_mcp import __version__
-from rb_mcp.embed import FastEmbedder, check_default_model
+from rb_mcp.embed import BUNDLED, FastEmbedder, built_model_status, check_default_model, reembed_advice
 from rb_mcp.errors import RbError, StoreError
 from rb_mcp.llm import llm_checks
 from rb_mcp.loop.bank import Bank
@@ -92,11 +92,12 @@ def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, s
 
 
 def _model_checks(config: Any, checks: list[tuple[str, str, str]], load_model: bool) -> tuple[list, bool]:
-    if config.model == FastEmbedder().name:
+    if config.model in BUNDLED:
         mc = check_default_model()
         checks.append(
             ("model file", "ok" if mc.detail == "ok" else "fail", f"{mc.onnx_path} sha256 {mc.detail}")
         )
+        checks.append(("int8 model", *built_model_status()))
     else:
         checks.append(("model file", "ok", f"{config.model} (fastembed catalog; needs hub access or cache)"))
     if load_model:
@@ -115,7 +116,10 @@ def _model_checks(config: Any, checks: list[tuple[str, str, str]], load_model: b
 def _binding_checks(store: Store, wanted_model: str, checks: list[tuple[str, str, str]]) -> None:
     """The model the bank's vectors come from, and whether rows and indexes agree (either backend)."""
     model, dim = store.vector_model()
-    if model and model != wanted_model:
+    advice = reembed_advice(model, wanted_model)
+    if advice:
+        checks.append(("bank model", "warn", advice))
+    elif model and model != wanted_model:
         checks.append(
             ("bank model", "fail", f"bank uses {model}, config asks {wanted_model}: run rb-mcp reembed")
         )

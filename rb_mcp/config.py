@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rb_mcp.errors import InputError
 
-DEFAULT_MODEL = "rb-mcp/all-MiniLM-L6-v2-int8"
+DEFAULT_MODEL = "rb-mcp/all-MiniLM-L6-v2-int8dyn-128"
 ENV_PREFIX = "RB_MCP_"
 _PLACEHOLDER = re.compile(r"\$\{user_config\.\w+\}")
 

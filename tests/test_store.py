@@ -264,6 +264,7 @@ class _HalfMiniLM:
 def test_reembed_switches_every_vector_to_the_new_model(bank: Bank, monkeypatch):
     from rb_mcp import admin
 
+    bank.config = bank.config.replace(dedupe_threshold=1.0)  # three items, none merged
     for n, topic in enumerate(["unicode filenames", "daylight saving time", "gzip streams"]):
         _lesson(bank, n, f"Parser crashes on {topic}", title=f"Test the parser on {topic} first")
     items = bank.store.one("select count(*) from items where status = 'active'")[0]

@@ -20,7 +20,7 @@ from typing import Any
 from rb_mcp import clock, ids, prompts, visibility
 from rb_mcp import project as projects
 from rb_mcp.config import Config
-from rb_mcp.embed import Embedder, FastEmbedder
+from rb_mcp.embed import Embedder, embedder_for
 from rb_mcp.errors import BankError, InputError
 from rb_mcp.llm import LLM
 from rb_mcp.loop import anchors, consolidate, curate, distill, ownership, refine, review, upkeep
@@ -73,7 +73,8 @@ class Bank(ReviewApi):
         self.config = config
         self.rng = rng or random.Random()  # draws the control recalls (RB_MCP_CONTROL_RATE)
         self.store = store or open_store(config.bank)
-        self.embedder: Embedder = embedder or FastEmbedder(config.model)
+        # A bank made with the earlier default model keeps it (rb_mcp.embed.embedder_for).
+        self.embedder: Embedder = embedder or embedder_for(config.model, self.store.vector_model()[0])
         self.default_project = config.project or projects.default_for_cwd()
         self.id_key = _id_key(self.store)
         self._vectors_ready = False

@@ -2,7 +2,7 @@
 a worker thread, the server-side model, and the errors a model can act on.
 
 The handshake does not wait for the bank: it opens (imports, migrations, vector index snapshot,
-model) in a thread of its own just after the client initialized, so it does not compete with the
+model) in a thread of its own once the first request after the handshake is answered, so it does not compete with the
 handshake for the CPU either; the first tool call waits for it if need be.
 """
 
@@ -35,8 +35,8 @@ if TYPE_CHECKING:  # the bank (numpy, SQLite, the index) is imported after the h
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 OPEN_TIMEOUT = 120.0  # seconds a tool call waits for the bank to open (a busy bank retries its lock)
-AFTER_HANDSHAKE = 0.1  # seconds after `initialized` (the client's tools/list comes first) to open the bank
-OPEN_FALLBACK = 2.0  # seconds after start to open the bank when no `initialized` came
+OPEN_FALLBACK = 2.0  # seconds after start to open the bank when no request follows the handshake
+HANDSHAKE = ("initialize", "server/discover", "notifications/initialized")
 
 
 def open_default(config: Config) -> Bank:
@@ -128,7 +128,7 @@ class BankHandle:
 
     @asynccontextmanager
     async def lifespan(self, _app: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        # A client that never sends `initialized` still gets its bank opened, a little later.
+        # A client that sends nothing after the handshake still gets its bank opened, a little later.
         fallback = threading.Timer(OPEN_FALLBACK, self.start_opening)
         fallback.daemon = True
         fallback.start()
@@ -142,10 +142,14 @@ class BankHandle:
                     await anyio.to_thread.run_sync(bank.close)
 
     async def open_after_handshake(self, ctx: Any, call_next: Callable[[Any], Any]) -> Any:
-        """Middleware: the client's `initialized` starts the bank opening."""
-        if ctx.method == "notifications/initialized":
-            self.start_opening(AFTER_HANDSHAKE)
-        return await call_next(ctx)
+        """Middleware: once the first request after the handshake (tools/list, usually) is answered,
+        the bank starts opening. Not on `initialized`: a 2026-era client (mcp 2.3's default) sends
+        server/discover and never sends it."""
+        try:
+            return await call_next(ctx)
+        finally:
+            if ctx.method not in HANDSHAKE:
+                self.start_opening()
 
     async def ready(self) -> Bank:
         """The bank for a tool call, opening it now if nothing did yet."""
