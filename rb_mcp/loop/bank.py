@@ -73,7 +73,6 @@ class Bank(ReviewApi):
         self.config = config
         self.rng = rng or random.Random()  # draws the control recalls (RB_MCP_CONTROL_RATE)
         self.store = store or open_store(config.bank)
-        # A bank made with the earlier default model keeps it (rb_mcp.embed.embedder_for).
         self.embedder: Embedder = embedder or embedder_for(config.model, self.store.vector_model()[0])
         self.default_project = config.project or projects.default_for_cwd()
         self.id_key = _id_key(self.store)
