@@ -73,15 +73,14 @@ def tokens(text: str) -> int:
 # What a logged recall injected, rebuilt from its logged items (`estimate_guidance`): the framing lines
 # of a guidance with items, and the answer of one that found none.
 _FRAME = len(
-    f"{INTRO}. Apply what fits this task; ignore what does not.\n\n{STRATEGIES}\n"
-    f"\nWhen the task is done, {RECORD_HINT.format(recall_id=1000)}."
+    f"{INTRO}{FRAMING}\n\n{STRATEGIES}\n\nWhen the task is done, {RECORD_HINT.format(recall_id='1000-abcdefghijklmnop')}."
 )
 _EMPTY = len(
     "No stored memory matches this task in project 'github.com/acme/app' or global. Work it out, then record the trajectory."
 )
 _PER_ITEM = len(
-    "- : \n  \n"
-)  # an item block's own marks: "- {title}: {description}\n  {content}" and its line end
+    "- [#] : \n  \n  (memory #, learned from a  on: )\n"
+)  # an item block's own marks (`_block`): id, text, provenance; the store counts the variable parts
 
 
 def estimate_guidance(recalls: int, with_items: int, items: int, item_chars: int) -> int:

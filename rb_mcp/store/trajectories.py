@@ -317,14 +317,17 @@ class TrajectoryRows:
 
     def recall_usage(self) -> list[tuple[str, str | None, int, int, int, int]]:
         """Per day (UTC, YYYY-MM-DD) and project of the logged recalls: (day, project, recalls, recalls
-        that returned items, items returned, characters of those items' title, description and content)."""
+        that returned items, items returned, characters of those items' title, description, content, id
+        marks and provenance (the outcome and first 80 characters of the task they came from))."""
         rows = self.query(
             "select substr(e.created_at, 1, 10), e.project, count(*), "
             "sum(case when h.n is null then 0 else 1 end), coalesce(sum(h.n), 0), coalesce(sum(h.chars), 0) "
             "from recall_events e left join ("
             " select rh.recall_id, count(*) as n, "
-            " sum(length(i.title) + length(i.description) + length(i.content)) as chars "
-            " from recall_hits rh join items i on i.id = rh.item_id group by rh.recall_id"
+            " sum(length(i.title) + length(i.description) + length(i.content) + 2 * length(cast(i.id as text))"
+            "  + coalesce(length(t.outcome) + length(substr(t.task, 1, 80)), -6)) as chars "
+            " from recall_hits rh join items i on i.id = rh.item_id"
+            " left join trajectories t on t.id = i.trajectory_id group by rh.recall_id"
             ") h on h.recall_id = e.id "
             "group by substr(e.created_at, 1, 10), e.project order by 1, 2"
         )
