@@ -72,12 +72,15 @@ def _value_span(m: re.Match[str]) -> tuple[int, int, str, bool]:
     return m.end(), m.end(), "", False
 
 
-def _extend(text: str, end: int, in_query: bool = False) -> int:
+def _extend(text: str, end: int, in_query: bool = False, pairs: bool = True) -> int:
     """Carry an unquoted secret on through ``&)}],;``: ``SECRET_KEY=x(y&z...`` is one value.
 
-    Stops before ``&next=`` (a query string) and when only closing punctuation follows (``f(pw=abc1)``).
+    Stops before ``&next=`` (a query string) and, where `pairs` (``key=value`` runs, as in a
+    connection string), before ``;Key=``; a ``key: value`` line's value runs on through both. Stops
+    when only closing punctuation follows (``f(pw=abc1)``).
     """
-    rx = _QUERY_TAIL_RE if in_query else _PAIRS_TAIL_RE if text.startswith((";", "&", ","), end) else _TAIL_RE
+    paired = pairs and text.startswith((";", "&", ","), end)
+    rx = _QUERY_TAIL_RE if in_query else _PAIRS_TAIL_RE if paired else _TAIL_RE
     tail = rx.match(text, end)
     if tail is None:
         return end
@@ -167,7 +170,7 @@ def find_generic(text: str, low: str) -> Iterator[Span]:
             continue  # the shell's working directory
         cut = not quoted and end < len(text) and text[end] in ",;&)}]"
         if cut:  # judged whole: "x(y&z..." is one value, not "x"
-            end = _extend(text, end, key_start > 0 and text[key_start - 1] in "?&;")
+            end = _extend(text, end, key_start > 0 and text[key_start - 1] in "?&;", m.group("op") != ":")
             value = text[start:end]
         if value_is_secret(value, style, kind):
             if not quoted and not cut:
