@@ -24,7 +24,7 @@ from rb_mcp.embed import FastEmbedder
 from rb_mcp.loop.bank import Bank
 
 # The same examples on every run, so CI's verdict does not depend on the draw; run with
-# `--hypothesis-profile=explore` to search afresh (it still turns up redaction edge cases: open work).
+# `--hypothesis-profile=explore` to search afresh (run it after changing rb_mcp.redact).
 settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile("ci")

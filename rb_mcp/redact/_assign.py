@@ -50,6 +50,7 @@ _CLI_RE = re.compile(
     r"|-[DP](?P<prop>[A-Za-z][\w.-]{0,80})(?==))(?:[ \t]{1,8}|=)"
     r"(?:" + _QUOTED_VALUE + "|" + NO_MARKER + r"(?P<uv>[^\s\"'`;&|)]{1,4096}))"
 )
+_OWNER_FLAG_RE = re.compile(r"(?:^|[ \t])(?:-u|--user|--group|-g|--chown|chown|chgrp)[ \t=]{1,4}$")
 _ENV_KEY_RE = re.compile(r"[A-Z0-9_]*[A-Z][A-Z0-9_]*")
 _CALL_START_RE = re.compile(r"[\w.\[\]<>:]{1,60}\(")
 # Characters that end an unquoted value in code; a secret may contain them, see _extend.
@@ -151,6 +152,8 @@ def find_generic(text: str, low: str) -> Iterator[Span]:
             continue
         quote = m.group("dq") or m.group("sq")
         key_start = m.start("key")
+        if m.group("op") == ":" and _OWNER_FLAG_RE.search(text, max(0, key_start - 12), key_start):
+            continue  # "docker run -u pass:staff", "chown pass:www": a user and a group named so
         if quote and not (m.group("kq") or m.group("sp2")) and key_start and text[key_start - 1] == quote:
             continue  # '"Password:" {send ...': the key and its colon are the text of a string literal
         start, end, value, quoted = _value_span(m)

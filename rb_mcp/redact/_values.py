@@ -127,7 +127,7 @@ WEAK_KINDS = frozenset({"token", "signature", "key", "auth"})
 # ---- Stand-ins: references, templates, masks and example values.
 
 _REFERENCE_FULL = re.compile(
-    r"\$\{[^{}]*\}?|\$[A-Za-z_][A-Za-z0-9_]*|\$\([A-Za-z].*|\$\{\{.*\}\}|\{\{.*\}\}|%[A-Za-z_][\w]*%|<[^<>]{0,80}>"
+    r"\$\{[^{}]*\}?|\$[A-Za-z_][A-Za-z0-9_]*|\$\([A-Za-z][\w.-]{0,30}(?:[ \t][^\n]*)?\)?|\$\{\{.*\}\}|\{\{.*\}\}|%[A-Za-z_][\w]*%|<[^<>]{0,80}>"
     r"|\{[A-Za-z_][\w.]*\}?|%\(\w+\)s|%[sdr]|\*+|[xX•.\-]{3,}|REDACTED|\[REDACTED.*|\ue000.*"
     # YAML tags (!vault, !Ref) and openssl-style indirections (env:NAME, file:path)
     r"|!{1,2}[A-Za-z][A-Za-z]{1,30}|(?:env|file|fd):\S{1,200}",
@@ -145,6 +145,19 @@ _EXAMPLE_WORDS = wordset(
 _EXAMPLE_SPLIT_RE = re.compile(r"[-_.\s]+")
 
 
+# A mask keeps a token's prefix or a few of its characters ("sk-...", "ghp_ab12...wxyz", "eyJ...==");
+# a password that happens to hold "..." has a password's punctuation, or a long random run beside it.
+_MASK_SPLIT_RE = re.compile(r"\.{3,}|\*{3,}|…+")
+_PASSWORD_PUNCT = frozenset("~!^+#&|?")
+
+
+def _mask_shaped(v: str) -> bool:
+    sides = [s for s in _MASK_SPLIT_RE.split(v) if s]
+    if any(_PASSWORD_PUNCT & set(s) or "=" in s.rstrip("=") for s in sides):
+        return False
+    return not any(len(s) >= 13 and looks_random(s) for s in sides)
+
+
 @functools.lru_cache(maxsize=8192)
 def is_stand_in(value: str) -> bool:
     """True for env-var references, template slots, masks and example values: not secrets themselves."""
@@ -154,7 +167,7 @@ def is_stand_in(value: str) -> bool:
     # Already masked or elided ("sk-...", "hf_***"); a long random value can hold "..." by chance, so
     # only short or mostly-masked ones are masks.
     masked = "..." in v or "***" in v or "…" in v
-    if masked and (len(v) < 24 or sum(c in ".*…" for c in v) * 4 >= len(v)):
+    if masked and (len(v) < 24 or sum(c in ".*…" for c in v) * 4 >= len(v)) and _mask_shaped(v):
         return True
     if len(v) <= 80 and all(p in _EXAMPLE_WORDS for p in _EXAMPLE_SPLIT_RE.split(v.lower()) if p):
         return True
@@ -337,6 +350,13 @@ def is_flag(word: str) -> bool:
 _INNER_ASSIGN_RE = re.compile(r"(?P<key>[A-Za-z_][\w.-]{0,80})(?:[\"']?[ \t]{0,8})(?::=|=>|=|:)")
 
 
+def _name_like(key: str) -> bool:
+    """An inner pair's key reads as a name (``DB_PASSWORD``, ``id``, ``src``, ``repo.password``)."""
+    return bool(ENV_NAME_RE.fullmatch(key) or key == key.lower() or _CAMEL_RE.fullmatch(key)) and (
+        sum(c.isdigit() for c in key) <= 2
+    )
+
+
 def value_is_secret(value: str, style: str, kind: str) -> bool:
     """Whether an assigned value looks like a literal credential rather than code or prose.
 
@@ -346,6 +366,8 @@ def value_is_secret(value: str, style: str, kind: str) -> bool:
     """
     v = value.strip()
     inner = _INNER_ASSIGN_RE.match(v) if style != "quoted" else None
+    if inner and not _name_like(inner.group("key")):
+        inner = None  # "ddA7j==+!x9": a password with "=" in it, not a pair
     spec = style == "cli" and kind != "password" and len(inner.group("key")) >= 2 if inner else False
     if inner and (
         key_kind(inner.group("key")) or kind in WEAK_KINDS or (spec and is_plain_word(inner.group("key")))
@@ -362,7 +384,9 @@ def value_is_secret(value: str, style: str, kind: str) -> bool:
         return not names_a_secret(v) and (kind == "password" or not any(c.isspace() for c in v))
     if style == "cli":
         # An upper-case name after a flag ("--secrets HF_TOKEN") names an env var, not a value.
-        if is_flag(v) or v.lower() in PROSE_WORDS or ENV_NAME_RE.fullmatch(v) or names_a_secret(v):
+        if is_flag(v) or v.lower() in PROSE_WORDS or names_a_secret(v):
+            return False
+        if ENV_NAME_RE.fullmatch(v) and kind != "password":  # "--password ABC_00" is the password
             return False
         return kind == "password" or not (is_plain_word(v) or _is_snake_name(v))
     bracketed = v[0] in "([{<" and style != "env" and not _NOT_CODE_CHARS & set(v)

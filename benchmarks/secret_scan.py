@@ -22,7 +22,7 @@ Systems (each is skipped, with a note, when its package is not installed):
 Printed: per system, leaks and false positives (count and %), time per KB of corpus text, and the
 import and first-call cost of each package (measured in a fresh interpreter), then the machine.
 
-    python benchmarks/secrets.py [--seed 12] [--show-leaks] [--json benchmarks/results/secrets.json]
+    python benchmarks/secret_scan.py [--seed 12] [--show-leaks] [--json benchmarks/results/secrets.json]
 """
 
 from __future__ import annotations
@@ -43,11 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# This file is named secrets.py: keep its folder off the path so that "import secrets" (used by the
-# scanners) finds the standard library, and import the repository's packages from its root instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import cpu_model  # noqa: E402
 
