@@ -70,6 +70,34 @@ def test_import_redacts_secrets(bank: Bank, embedder, tmp_path):
     assert token not in dump
 
 
+def test_import_keeps_secret_bearing_project_names_apart(bank: Bank, embedder, tmp_path):
+    # An export written before names were redacted holds two projects that differ only in a token:
+    # the import stores each as redacted text plus this bank's keyed digest, two scopes, no token.
+    bank.record(task="Parser crashes on empty input", summary="s", outcome="success",
+                items=[good_item(1)], project="acme/app")  # fmt: skip
+    bank.record(task="Cache never expires after deploy", summary="s", outcome="success",
+                items=[good_item(2, title="Bound every cache entry with a time to live",
+                                 description="Entries without a TTL outlive the data they copy.",
+                                 content="Give every cache write a TTL and invalidate on deploy, so a stale "
+                                         "entry cannot outlive the schema or the data it was built from.")],
+                project="acme/app")  # fmt: skip
+    tokens = ["ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"]
+    lines, seen = [], 0
+    for line in export_lines(bank):
+        if '"acme/app"' in line and '"items"' in line[:20]:
+            line = line.replace('"acme/app"', f'"acme/{tokens[seen % 2]}"')
+            seen += 1
+        lines.append(line)
+    assert seen == 2
+    with Bank(Config(bank=tmp_path / "copy.sqlite3", preload=False), embedder=embedder) as copy:
+        import_from(copy, lines)
+        scopes = [r[0] for r in copy.store.query("select scope from items order by id")]
+        dump = "\n".join(export_lines(copy))
+    assert len(set(scopes)) == 2, scopes
+    assert all("[REDACTED" in s and "~" in s for s in scopes), scopes
+    assert not any(t in dump for t in tokens)
+
+
 def test_import_into_non_empty_bank_remaps_ids(bank: Bank, embedder, tmp_path):
     _fill(bank)
     lines = list(export_lines(bank))

@@ -21,6 +21,7 @@ from typing import IO, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from rb_mcp import ids
 from rb_mcp.config import Config
 from rb_mcp.errors import InputError
 from rb_mcp.loop.bank import Bank
@@ -207,11 +208,24 @@ def export_to(bank: Bank, fh: IO[str]) -> int:
     return n - 1
 
 
-def _redact_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if k in UNREDACTED else redact_obj(v) for k, v in row.items()}
+# Scope names and group ids: a secret in one is stored as its redacted text with this bank's keyed
+# digest (rb_mcp.ids), so two names that differ only in their secret stay two scopes.
+ID_COLUMNS = {"project", "scope", "group_id"}
 
 
-def _parse(lines: Iterable[str]) -> tuple[dict[str, Any], dict[str, list[_Row]]]:
+def _redact_row(row: dict[str, Any], id_key: str) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        if k in UNREDACTED:
+            out[k] = v
+        elif k in ID_COLUMNS and isinstance(v, str) and v:
+            out[k] = ids.stored_name(v, id_key, str, MAX_PROJECT)
+        else:
+            out[k] = redact_obj(v)
+    return out
+
+
+def _parse(lines: Iterable[str], id_key: str = "") -> tuple[dict[str, Any], dict[str, list[_Row]]]:
     header: dict[str, Any] | None = None
     rows: dict[str, list[_Row]] = {t: [] for t in TABLES}
     for number, line in enumerate(lines, 1):
@@ -234,7 +248,7 @@ def _parse(lines: Iterable[str]) -> tuple[dict[str, Any], dict[str, list[_Row]]]
         ):
             raise InputError(f"line {number}: expected {{'table': one of {list(TABLES)}, 'row': {{...}}}}")
         try:
-            row = ROW_MODELS[obj["table"]](**_redact_row(obj["row"]))
+            row = ROW_MODELS[obj["table"]](**_redact_row(obj["row"], id_key))
         except (ValidationError, TypeError) as exc:
             detail = _first_error(exc)
             raise InputError(f"line {number} ({obj['table']}): {detail}; nothing was imported") from None
@@ -315,7 +329,7 @@ def check_lines(lines: Iterable[str]) -> dict[str, int]:
 
 
 def import_from(bank: Bank, lines: Iterable[str]) -> dict[str, int]:
-    header, rows = _parse(lines)
+    header, rows = _parse(lines, bank.id_key)
     store = bank.store
     reuse_vectors = header.get("model") is not None and header.get("model") == bank.embedder.name
     if any(rows[t] for t in ("items", "trajectories")):
