@@ -1,6 +1,6 @@
 """Settings: each one defined once below, with its type, default, bounds and help.
 
-`Config.from_env()` reads them from RB_MCP_* environment variables (pydantic-settings); `Config(...)`
+`Config.from_env()` reads them from RB_MCP_* environment variables; `Config(...)`
 builds one in code (tests, the admin commands) without reading the environment. `SETTINGS` is the
 table of every knob as users see it (variable, default, help): the CLI's help, the README and
 server.json are checked against it, so a knob cannot exist without being documented.
@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from rb_mcp.errors import InputError
 
@@ -71,7 +70,7 @@ def _stripped(value: Any) -> str:
 Bank = Annotated[Path | str, BeforeValidator(_bank_target)]
 Switch = Annotated[bool, BeforeValidator(_switch)]
 Url = Annotated[str, BeforeValidator(_url)]
-Csv = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_csv)]
+Csv = Annotated[tuple[str, ...], BeforeValidator(_csv)]
 Text = Annotated[str, BeforeValidator(_stripped)]
 
 
@@ -237,31 +236,28 @@ class Config(BaseModel):
     def from_env(cls, bank: str | os.PathLike[str] | None = None) -> Config:
         """The settings from RB_MCP_* variables; `bank` (a --bank option) wins over RB_MCP_BANK."""
         try:
-            values = _FromEnv().model_dump()
+            config = cls(**_env_values())  # every variable judged, RB_MCP_BANK too, before --bank
         except ValidationError as exc:
             raise InputError(_env_problem(exc)) from None
-        if bank:
-            values["bank"] = bank
-        return cls(**values)
+        return config.replace(bank=bank) if bank else config
 
     def replace(self, **changes: Any) -> Config:
         """A copy with `changes` applied and validated."""
         return type(self)(**{**self.model_dump(), **changes})
 
 
-class _FromEnv(Config, BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore", frozen=True
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unfilled(cls, values: Any) -> Any:
-        # Claude Desktop passes an optional MCPB setting the user left empty as its literal
-        # placeholder (`${user_config.bank}`): that means unset, not a bank path.
-        if isinstance(values, dict):
-            return {k: v for k, v in values.items() if not (isinstance(v, str) and _PLACEHOLDER.fullmatch(v))}
-        return values
+def _env_values() -> dict[str, str]:
+    """The RB_MCP_* variables that name a setting, by field name: names match in any case, and an
+    empty value or an unfilled placeholder means unset."""
+    # Claude Desktop passes an optional MCPB setting the user left empty as its literal placeholder
+    # (`${user_config.bank}`): that means unset, not a bank path.
+    by_name = {key.lower(): value for key, value in os.environ.items()}
+    values = {}
+    for name in Config.model_fields:
+        value = by_name.get(f"{ENV_PREFIX}{name}".lower())
+        if value and not _PLACEHOLDER.fullmatch(value):
+            values[name] = value
+    return values
 
 
 def _env_problem(exc: ValidationError) -> str:

@@ -26,7 +26,13 @@ import re
 import secrets
 from collections.abc import Callable
 
-from rb_mcp.redact import redact
+
+def redact(text: str) -> str:
+    # Deferred: the server lists its tools (and reads this module) before the redaction rules load.
+    from rb_mcp.redact import redact as scrub
+
+    return scrub(text)
+
 
 KEY_META = "id_key"
 _TAIL = 17  # "~" and 16 digest characters

@@ -31,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rb_mcp import prompts
 from rb_mcp.errors import LLMError
 from rb_mcp.models import ItemDraft, Outcome
-from rb_mcp.redact import redact
 
 if TYPE_CHECKING:
     from rb_mcp.config import Config
@@ -190,6 +189,8 @@ class HttpLLM:
     def _scrub(self, text: str) -> str:
         if self.api_key:
             text = text.replace(self.api_key, "[key]")
+        from rb_mcp.redact import redact  # deferred: the server starts before the rules load
+
         return redact(text)[:300]
 
     def _headers(self) -> dict[str, str]:

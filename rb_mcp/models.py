@@ -13,8 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rb_mcp.redact import redact
-
 Kind = Literal["strategy", "pitfall", "note"]
 Outcome = Literal["success", "failure", "impossible"]
 ItemStatus = Literal["active", "superseded", "archived"]
@@ -52,6 +50,8 @@ def is_blank(text: str | None) -> bool:
 
 def unknown_field(name: str, known: Sequence[str], where: str) -> str:
     """The refusal of a misspelled field: the closest known one, and all of them."""
+    from rb_mcp.redact import redact  # deferred: tools/list is answered before the rules load
+
     shown = redact(str(name))[:60]  # a key is the caller's data too: no secret goes to the logs
     close = difflib.get_close_matches(shown, list(known), n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""

@@ -33,7 +33,6 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from rb_mcp.errors import RbError
 from rb_mcp.models import is_blank, unknown_field
-from rb_mcp.redact import redact
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., str])
@@ -66,6 +65,8 @@ class StrictArguments(FuncMetadata):
         known = list(fields)
         unknown = [key for key in data if key not in fields]
         if unknown:
+            from rb_mcp.redact import redact  # deferred: tools/list is answered before the rules load
+
             where = self.arg_model.__name__.removesuffix("Arguments")
             raise ValidationError.from_exception_data(
                 self.arg_model.__name__,
