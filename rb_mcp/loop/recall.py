@@ -31,6 +31,7 @@ from rb_mcp.errors import EmbedError, StoreError
 from rb_mcp.loop import anchors, injection, upkeep
 from rb_mcp.loop.anchors import Tree
 from rb_mcp.loop.items import get_items
+from rb_mcp.loop.wording import shares_enough
 from rb_mcp.models import Anchors, Episode, Kind, MemoryItem, Provenance, RecallHit, RecallResult
 from rb_mcp.redact import redact
 from rb_mcp.store import GLOBAL, Store, from_blob
@@ -162,6 +163,11 @@ class Retriever:
             fused, qvec, item_vec, item_kw, dict(via_task), task_sims, excluded, kinds, scope, k, tree
         )
         eps = self._episodes(task_scores, task_sims, set(task_files), k) if episodes else []
+        if qvec is None:  # keyword only: no cosine to floor, so a floor of shared words (loop.wording)
+            hits = [
+                h for h in hits if shares_enough(task, h.title, h.description, h.content, h.provenance.task)
+            ]
+            eps = [e for e in eps if shares_enough(task, e.task)]
         hits, eps, guidance, truncated = self._budget(hits, eps, scope)
         logged = self._log(task, scope, k, hits, session_id) if log_event else 0
         recall_id = ids.recall_handle(self.bank.id_key, logged) if logged else None
