@@ -124,7 +124,9 @@ def keyword_quality(tasks_path: Path, embedder: embed.FastEmbedder) -> dict[str,
             # Prompts foreign to every project of the bank (web-shop admin questions), each asked in
             # one of the repositories: whatever a hook would add there is noise.
             repos = sorted({t.repo for t in tasks})
-            foreign = [json.loads(line)["problem_statement"] for line in FOREIGN.read_text().splitlines() if line]
+            foreign = [
+                json.loads(line)["problem_statement"] for line in FOREIGN.read_text().splitlines() if line
+            ]
             noise = dict.fromkeys(rankings, 0)
             for i, prompt in enumerate(foreign):
                 for name in rankings:

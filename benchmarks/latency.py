@@ -699,7 +699,9 @@ def measure_hook(work: Path, cache: Path, runs: int) -> dict[str, Any] | None:
     command, _ = hl.hook_command()
     times, answered = [], 0
     for prompt in prompts[:runs]:
-        ms_taken, out = hl.timed([*command, "user-prompt-submit"], hl.prompt_payload(prompt, home, transcript), env)
+        ms_taken, out = hl.timed(
+            [*command, "user-prompt-submit"], hl.prompt_payload(prompt, home, transcript), env
+        )
         times.append(ms_taken)
         answered += bool(out.strip())
     shutil.rmtree(home, ignore_errors=True)
@@ -1106,7 +1108,9 @@ def main(argv: list[str] | None = None) -> int:
         work = fresh_copy(banks[label], cache / "work.sqlite3")
         entry["stdio"] = asyncio.run(measure_stdio(work, cache, queries, args.spawns, args.records))
         if args.hook_runs:
-            entry["hook"] = measure_hook(fresh_copy(banks[label], cache / "work.sqlite3"), cache, args.hook_runs)
+            entry["hook"] = measure_hook(
+                fresh_copy(banks[label], cache / "work.sqlite3"), cache, args.hook_runs
+            )
         results["sizes"][label] = entry
     results["compare"] = {}
     for model, by_label in other_banks.items():

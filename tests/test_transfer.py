@@ -81,7 +81,10 @@ def test_import_keeps_secret_bearing_project_names_apart(bank: Bank, embedder, t
                                  content="Give every cache write a TTL and invalidate on deploy, so a stale "
                                          "entry cannot outlive the schema or the data it was built from.")],
                 project="acme/app")  # fmt: skip
-    tokens = ["ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2"]
+    tokens = [
+        "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+        "ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2",
+    ]
     lines, seen = [], 0
     for line in export_lines(bank):
         if '"acme/app"' in line and '"items"' in line[:20]:
