@@ -93,7 +93,7 @@ def doctor(config: Any, load_model: bool = True) -> tuple[list[tuple[str, str, s
 
 def _model_checks(config: Any, checks: list[tuple[str, str, str]], load_model: bool) -> tuple[list, bool]:
     if config.model in BUNDLED:
-        mc = check_default_model()
+        mc = check_default_model(full=True)
         checks.append(
             ("model file", "ok" if mc.detail == "ok" else "fail", f"{mc.onnx_path} sha256 {mc.detail}")
         )

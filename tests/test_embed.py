@@ -84,6 +84,19 @@ def test_a_damaged_built_model_is_never_loaded_but_rebuilt(built_in):
     assert model.embed(["retry the upload"]).shape == (1, 384)
 
 
+def test_an_unchanged_model_file_is_hashed_once_and_a_changed_one_again(built_in, monkeypatch):
+    embed.FastEmbedder().load()  # hashed and noted
+    hashed: list[str] = []
+    real = embed._sha256
+    monkeypatch.setattr(embed, "_sha256", lambda path: hashed.append(path.name) or real(path))
+    embed.default_model_file()
+    assert hashed == []  # same size, mtime and inode as when it was hashed: not read again
+    _damage(built_in)  # the same size, another mtime
+    assert embed.default_model_file() == built_in  # noticed, rebuilt, hashed again
+    assert built_in.name in hashed and real(built_in) == embed.BUILT_SHA256
+    assert embed.check_default_model(full=True).detail == "ok"  # doctor always reads the source
+
+
 def test_a_build_that_differs_from_the_pinned_one_is_refused(built_in, monkeypatch):
     monkeypatch.setattr(embed, "BUILT_SHA256", "0" * 64)
     with pytest.raises(EmbedError, match="refusing to load it"):

@@ -148,7 +148,7 @@ def test_an_export_from_before_review_state_imports_unreviewed(bank: Bank, embed
 def test_migration_numbers_may_leave_a_gap(tmp_path, monkeypatch):
     """Migration 6 (SQLite) and 5 (PostgreSQL) sit between others: the runner applies what is missing, in order."""
     assert [n for n, _, _ in migrations.MIGRATIONS] == sorted(n for n, _, _ in migrations.MIGRATIONS)
-    assert migrations.LATEST == 7 and pgmigrations.LATEST == 6
+    assert migrations.LATEST == 8 and pgmigrations.LATEST == 7
     assert 6 in {n for n, _, _ in migrations.MIGRATIONS} and 5 in {n for n, _, _ in pgmigrations.MIGRATIONS}
     path = tmp_path / "old.sqlite3"
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:3])

@@ -7,14 +7,17 @@ codes whose width follows the embedding model, so their schema does not depend o
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from rb_mcp import ids
+from rb_mcp import project as projects
 from rb_mcp.clock import now
 from rb_mcp.errors import SchemaError
-from rb_mcp.models import MAX_ID
+from rb_mcp.models import MAX_ID, MAX_PROJECT
+from rb_mcp.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +283,57 @@ def m007_recall_sessions(db: Any) -> None:
     )
 
 
+_SCOPE_COLUMNS = (
+    ("trajectories", "project"),
+    ("items", "scope"),
+    ("recall_events", "project"),
+    ("groups", "project"),
+)
+_VECTOR_PARTITIONS = (("item_vec", "scope"), ("task_vec", "project"))
+
+
+def _safe_name(name: str, key: str) -> str:
+    """The name today's rb-mcp stores for a caller's project `name` (rb_mcp.ids, normalised as
+    `Bank.name_of` does); a name without a secret stays exactly as it is."""
+    if redact(name) == name:
+        return name
+    return ids.stored_name(name, key, projects.key_of, MAX_PROJECT)
+
+
+def redact_scope_names(db: Any, vector_partitions: bool) -> None:
+    """Project and scope names stored before names were redacted (`rb_mcp.ids`) and holding a
+    secret become its redacted text plus the bank's keyed digest, the name today's rb-mcp stores
+    for them: the secret leaves the bank, and a caller naming the project as before reaches it
+    again (unless the secret's shape was lost to the lowercasing the name was stored with; then
+    its memory stays under the new name, which `rb-mcp list` shows). Tokens' project lists too.
+    With `vector_partitions` (SQLite) the vector index's partitions follow and its readers reload."""
+    key = db.execute("select value from meta where key = ?", (ids.KEY_META,)).fetchone()[0]
+    tables = _SCOPE_COLUMNS + (_VECTOR_PARTITIONS if vector_partitions else ())
+    renamed = {}
+    for table, column in tables:
+        for (name,) in db.execute(
+            f"select distinct {column} from {table} where {column} is not null"
+        ).fetchall():
+            stored = renamed.get(name) or _safe_name(name, key)
+            if stored != name:
+                renamed[name] = stored
+                db.execute(f"update {table} set {column} = ? where {column} = ?", (stored, name))
+    for token_id, listed in db.execute("select id, projects from access_tokens").fetchall():
+        names = json.loads(listed)
+        safe = [p if p == "*" else _safe_name(p, key) for p in names]
+        if safe != names:
+            db.execute("update access_tokens set projects = ? where id = ?", (json.dumps(safe), token_id))
+    if renamed and vector_partitions:
+        db.execute("delete from vec_snapshot")
+        db.execute("insert into vec_changes (tbl, row_id) values ('*', 0)")  # vindex.RESET: reload
+    if renamed:
+        log.warning("redacted %d stored project name(s) that held a secret", len(renamed))
+
+
+def m008_redacted_scope_names(db: Any) -> None:
+    redact_scope_names(db, vector_partitions=True)
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "binary_vector_index", m002_binary_vector_index),
@@ -288,6 +342,7 @@ MIGRATIONS: list[Migration] = [
     (5, "item_anchors", m005_item_anchors),
     (6, "item_review", m006_item_review),
     (7, "recall_sessions", m007_recall_sessions),
+    (8, "redacted_scope_names", m008_redacted_scope_names),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rb_mcp.errors import StoreError
-from rb_mcp.store.migrations import m004_owners_and_id_key
+from rb_mcp.store.migrations import m004_owners_and_id_key, redact_scope_names
 
 Migration = tuple[int, str, Callable[[Any], None]]
 
@@ -212,6 +212,11 @@ def m006_recall_sessions(db: Any) -> None:
     )
 
 
+def m007_redacted_scope_names(db: Any) -> None:
+    """As SQLite's migration 8 (the vectors live in the rows here)."""
+    redact_scope_names(db, vector_partitions=False)
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial", m001_initial),
     (2, "access_tokens", m002_access_tokens),
@@ -219,6 +224,7 @@ MIGRATIONS: list[Migration] = [
     (4, "item_anchors", m004_item_anchors),
     (5, "item_review", m005_item_review),
     (6, "recall_sessions", m006_recall_sessions),
+    (7, "redacted_scope_names", m007_redacted_scope_names),
 ]
 
 LATEST = MIGRATIONS[-1][0]
