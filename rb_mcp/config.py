@@ -110,7 +110,7 @@ class Config(BaseModel):
         1200, ge=100, le=20000, description="Upper bound on the tokens of recalled guidance per call."
     )
     dedupe_threshold: float = Field(
-        0.67,
+        0.68,
         ge=0.5,
         le=1.0,
         description="Cosine at or above which a new item is merged into an existing one instead of added.",

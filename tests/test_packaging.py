@@ -103,7 +103,7 @@ def test_server_json_lists_every_setting_with_its_real_default():
             assert entry["format"] == ("number" if field.annotation in (int, float) else "string"), (
                 setting.env
             )
-    assert listed["RB_MCP_DEDUPE_THRESHOLD"]["default"] == "0.67"
+    assert listed["RB_MCP_DEDUPE_THRESHOLD"]["default"] == "0.68"
     assert listed["RB_MCP_SAMPLING"]["choices"] == ["auto", "off"]
 
 
