@@ -52,7 +52,9 @@ def test_upgrade_redacts_names_stored_in_clear(tmp_path: Path, embedder, monkeyp
         _fill(old)
         old.recall("warm the vector index", "acme/app")
         with old.store.transaction() as db:
-            db.execute("insert into access_tokens (identity, secret_hash, created_at) values ('bob', 'h', 'now')")
+            db.execute(
+                "insert into access_tokens (identity, secret_hash, created_at) values ('bob', 'h', 'now')"
+            )
             _as_before(db, vectors=True)
         assert old.store.schema_version == 7 and "items" in _leaks(old.store)
     monkeypatch.undo()
@@ -69,7 +71,9 @@ def test_the_same_step_on_postgres(pg_url: str, embedder):
     with Bank(Config(bank=pg_url, project=None, preload=False), embedder=embedder) as bank:
         _fill(bank)
         with bank.store.transaction() as db:
-            db.execute("insert into access_tokens (identity, secret_hash, created_at) values ('bob', 'h', 'now')")
+            db.execute(
+                "insert into access_tokens (identity, secret_hash, created_at) values ('bob', 'h', 'now')"
+            )
             _as_before(db, vectors=False)
         assert "items" in _leaks(bank.store)
         with bank.store.transaction() as db:
