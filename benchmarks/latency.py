@@ -708,6 +708,45 @@ def measure_hook(work: Path, cache: Path, runs: int) -> dict[str, Any] | None:
     return percentiles(times) | {"runs": len(times), "context_added": answered}
 
 
+# What the first recall after start must do once tools/list is answered, step by step, in a fresh
+# process that has already imported what the server imports before tools/list.
+FIRST_RECALL_STEPS = """
+import json, sys, time
+from rb_mcp import cli
+from rb_mcp.server import app
+from rb_mcp.config import Config
+config = Config.from_env()
+t = [time.perf_counter()]
+from rb_mcp.loop.bank import Bank
+t.append(time.perf_counter())
+import onnxruntime, tokenizers
+t.append(time.perf_counter())
+bank = Bank(config)
+bank.embedder.load()
+t.append(time.perf_counter())
+bank.store.warm_vectors()
+t.append(time.perf_counter())
+bank.embed_one(sys.argv[1])
+t.append(time.perf_counter())
+names = ["import the loop (numpy, store, rules)", "import onnxruntime", "open the bank, load the model",
+         "load the vector index", "embed the real text"]
+print(json.dumps({n: round((b - a) * 1000, 1) for n, a, b in zip(names, t, t[1:])}))
+"""
+
+
+def first_recall_steps(work: Path, cache: Path, runs: int = 5) -> dict[str, float]:
+    """p50 ms of each step between tools/list and the first recall's answer (see FIRST_RECALL_STEPS)."""
+    text = (real_queries(1) or queries_for(1))[0]
+    env = rb_env(work, cache, RB_MCP_PRELOAD="0")
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        done = subprocess.run([sys.executable, "-c", FIRST_RECALL_STEPS, text], env=env, capture_output=True,
+                              text=True, timeout=300, check=True)  # fmt: skip
+        for name, took in json.loads(done.stdout.strip().splitlines()[-1]).items():
+            samples.setdefault(name, []).append(took)
+    return {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+
+
 # ---- the peer: mcp-memory-service --------------------------------------------------------------
 PEER_LOADER = """
 import asyncio, json, sys
@@ -972,6 +1011,13 @@ def report(r: dict[str, Any]) -> list[list[Any]]:
              ", ".join(v["heavy_loaded"])] for k, v in r["import_profile"].items()]  # fmt: skip
     print_table("What `rb-mcp serve` has imported when tools/list returns (python -X importtime, ms)",
                 ["run", "spawn", "imports", "largest top-level imports", "heavy modules loaded"], rows, 0)  # fmt: skip
+    steps = r.get("first_recall_steps_ms") or {}
+    if steps:
+        bare_ms = p(bare["spawn_ms"]) or 0
+        rows = [[name, took, took / bare_ms if bare_ms else None] for name, took in steps.items()]
+        rows.append(["sum", sum(steps.values()), sum(steps.values()) / bare_ms if bare_ms else None])
+        print_table("After tools/list, before the first recall answers: each step in a fresh process (p50 ms; "
+                    "x bare = over the bare server's spawn -> tools/list)", ["step", "ms", "x bare"], rows, 2)  # fmt: skip
     if not peer.get("ran"):
         print(f"\npeer mcp-memory-service: not run: {peer.get('reason', 'skipped (--no-peer)')}")
     else:
@@ -1096,6 +1142,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["bare_server"] = asyncio.run(measure_bare(cache, args.spawns, args.queries))
     results["import_profile"] = {flag: asyncio.run(import_profile(cache, flag)) for flag in ("0", "1")}
+    floor_bank = banks.get("10k") or next(iter(banks.values()))
+    results["first_recall_steps_ms"] = first_recall_steps(
+        fresh_copy(floor_bank, cache / "work.sqlite3"), cache
+    )
     results["sizes"] = {}
     for label in labels:
         say(f"measuring {label}")

@@ -188,3 +188,15 @@ def test_maintain_end_to_end_with_faketime(isolated_env, tmp_path):
     assert json.loads(rb("list", "--status", "archived", "--json").stdout)[0]["id"] == item_id
     assert rb("restore", str(item_id)).returncode == 0
     assert json.loads(rb("list", "--json").stdout)[0]["id"] == item_id
+
+
+def test_a_scheduled_maintenance_waits_its_delay_and_a_closing_bank_cancels_it(config, embedder, later):
+    # The server schedules it 30 s after a call, so it never competes with the call itself.
+    with Bank(config, embedder=embedder) as first:
+        item_id = store(first, LESSON)
+        later.advance(days=91)
+        timer = first.maintain_soon(delay=3600)
+        assert timer.is_alive() and first.item(item_id)["status"] == "active"
+    assert timer.finished.is_set() and not timer.is_alive()  # closing cancelled it, without waiting
+    with Bank(config, embedder=embedder) as again:
+        assert again.item(item_id)["status"] == "active" and again.store.get_meta(upkeep.LAST_RUN) is None

@@ -80,7 +80,7 @@ class Bank(ReviewApi):
         self.retriever = Retriever(self)
         self._local_tree: Tree | None | bool = False  # False: not looked up yet
         self._upkeep_due: datetime | None = None
-        self._upkeep: threading.Thread | None = None
+        self._upkeep: threading.Timer | None = None
         self._upkeep_lock = threading.Lock()
 
     def __enter__(self) -> Bank:
@@ -91,6 +91,7 @@ class Bank(ReviewApi):
 
     def close(self) -> None:
         if self._upkeep is not None:
+            self._upkeep.cancel()  # a maintenance not started yet waits for the next start
             self._upkeep.join(timeout=30)
         self.store.close()
 
@@ -454,8 +455,7 @@ class Bank(ReviewApi):
         limit: int = 50,
         status: ItemStatus | None = None,
     ) -> list[MemoryItem]:
-        """Items the caller may see, most recently updated first (active only unless `include_all`;
-        only those of `status` when given, e.g. "archived")."""
+        """Items the caller may see, newest first (only active unless `include_all`; only `status`'s)."""
         return curate.list_items(self.store, project, kind, include_all, limit, status)
 
     def item(self, item_id: int) -> dict[str, Any] | None:
@@ -483,10 +483,9 @@ class Bank(ReviewApi):
         """Archive expired and harmful items (`RB_MCP_EXPIRE_DAYS`), or list them with `dry_run`."""
         return upkeep.maintain(self.store, self.config.expire_days, dry_run)
 
-    def maintain_soon(self) -> threading.Thread | None:
-        """Start maintenance in the background when a day has passed since the bank's last run (the
-        server calls this on every tool call: it looks at the bank at most once an hour). The thread
-        started, or None."""
+    def maintain_soon(self, delay: float = 0.0) -> threading.Timer | None:
+        """In `delay` s, maintain in the background if a day has passed since the bank's last run (the
+        server asks on every call, 30 s ahead so the call itself runs alone; a look at most hourly)."""
         moment = clock.current()
         with self._upkeep_lock:  # tool calls run in several worker threads at once
             if (self._upkeep_due is not None and moment < self._upkeep_due) or (
@@ -503,7 +502,8 @@ class Bank(ReviewApi):
                 except Exception as exc:  # a read-only, busy or closing bank: try again later
                     log.warning("maintenance skipped: %s", exc)
 
-            self._upkeep = threading.Thread(target=run, name="rb-mcp-maintain", daemon=True)
+            self._upkeep = threading.Timer(delay, run)
+            self._upkeep.name, self._upkeep.daemon = "rb-mcp-maintain", True
             self._upkeep.start()
             return self._upkeep
 

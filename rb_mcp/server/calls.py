@@ -81,9 +81,12 @@ def _preload(bank: Bank) -> None:
         log.warning("vector index preload failed: %s", exc)
 
 
+UPKEEP_DELAY = 30.0  # seconds after a call that the daily maintenance starts, so it never slows one
+
+
 def _upkept(bank: Bank) -> Bank:
-    """The bank, after starting its daily maintenance in the background when it is due."""
-    bank.maintain_soon()
+    """The bank, after scheduling its daily maintenance in the background when it is due."""
+    bank.maintain_soon(UPKEEP_DELAY)
     return bank
 
 
