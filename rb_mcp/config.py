@@ -221,8 +221,8 @@ class Config(BaseModel):
     )
     hook_recall: Literal["keyword", "hybrid"] = Field(
         "keyword",
-        description="Recall of the prompt hook: keyword (no model to load in a cold process) or hybrid (about a "
-        "second more per prompt).",
+        description="Recall of the prompt hook: keyword (no model to load in a cold process) or hybrid (about "
+        "200 ms more per prompt).",
     )
     control_rate: float = Field(
         0.0,
