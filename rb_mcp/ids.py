@@ -26,6 +26,8 @@ import re
 import secrets
 from collections.abc import Callable
 
+from rb_mcp import project as projects
+
 
 def redact(text: str) -> str:
     # Deferred: the server lists its tools (and reads this module) before the redaction rules load.
@@ -69,6 +71,14 @@ def stored_name(raw: str, key: str, normalise: Callable[[str], str], limit: int)
     if masked == plain and redact(plain) == plain:
         return plain
     return _safe(redact(masked), "~" + digest(key, "name", plain), limit)
+
+
+def rekeyed(name: str, key: str, limit: int) -> str:
+    """The name to keep for a project name found stored (an export, an older bank): as it is when
+    it holds no secret, else what `Bank.name_of` stores for a caller naming it so."""
+    if redact(name) == name:
+        return name
+    return stored_name(name, key, projects.key_of, limit)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -219,7 +219,7 @@ def _redact_row(row: dict[str, Any], id_key: str) -> dict[str, Any]:
         if k in UNREDACTED:
             out[k] = v
         elif k in ID_COLUMNS and isinstance(v, str) and v:
-            out[k] = ids.stored_name(v, id_key, str, MAX_PROJECT)
+            out[k] = ids.rekeyed(v, id_key, MAX_PROJECT)
         else:
             out[k] = redact_obj(v)
     return out

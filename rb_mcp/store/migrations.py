@@ -13,11 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from rb_mcp import ids
-from rb_mcp import project as projects
 from rb_mcp.clock import now
 from rb_mcp.errors import SchemaError
 from rb_mcp.models import MAX_ID, MAX_PROJECT
-from rb_mcp.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -292,14 +290,6 @@ _SCOPE_COLUMNS = (
 _VECTOR_PARTITIONS = (("item_vec", "scope"), ("task_vec", "project"))
 
 
-def _safe_name(name: str, key: str) -> str:
-    """The name today's rb-mcp stores for a caller's project `name` (rb_mcp.ids, normalised as
-    `Bank.name_of` does); a name without a secret stays exactly as it is."""
-    if redact(name) == name:
-        return name
-    return ids.stored_name(name, key, projects.key_of, MAX_PROJECT)
-
-
 def redact_scope_names(db: Any, vector_partitions: bool) -> None:
     """Project and scope names stored before names were redacted (`rb_mcp.ids`) and holding a
     secret become its redacted text plus the bank's keyed digest, the name today's rb-mcp stores
@@ -314,13 +304,13 @@ def redact_scope_names(db: Any, vector_partitions: bool) -> None:
         for (name,) in db.execute(
             f"select distinct {column} from {table} where {column} is not null"
         ).fetchall():
-            stored = renamed.get(name) or _safe_name(name, key)
+            stored = renamed.get(name) or ids.rekeyed(name, key, MAX_PROJECT)
             if stored != name:
                 renamed[name] = stored
                 db.execute(f"update {table} set {column} = ? where {column} = ?", (stored, name))
     for token_id, listed in db.execute("select id, projects from access_tokens").fetchall():
         names = json.loads(listed)
-        safe = [p if p == "*" else _safe_name(p, key) for p in names]
+        safe = [p if p == "*" else ids.rekeyed(p, key, MAX_PROJECT) for p in names]
         if safe != names:
             db.execute("update access_tokens set projects = ? where id = ?", (json.dumps(safe), token_id))
     if renamed and vector_partitions:
