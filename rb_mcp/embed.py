@@ -114,10 +114,9 @@ def _has_sha256(path: Path, expected: str) -> bool:
     """Whether `path` hashes to `expected`. A file hashed before and unchanged since (same size,
     mtime and inode, noted beside the built model) is not read again: every process that loads
     the model would otherwise spend ~70 ms hashing two files it hashed last time."""
-    seen = built_path().parent / "verified.json"
     key = str(path.resolve())
     try:
-        notes = json.loads(seen.read_text())
+        notes = json.loads(_verified_file().read_text())
         if notes.get(key) == [*_stamp(path), expected]:
             return True
     except (OSError, ValueError, AttributeError):
@@ -128,8 +127,13 @@ def _has_sha256(path: Path, expected: str) -> bool:
     return True
 
 
+def _verified_file() -> Path:
+    """Where the stamps of the model files hashed so far are noted: beside the built model."""
+    return built_path().parent / "verified.json"
+
+
 def _note(path: Path, sha: str, notes: Any = None) -> None:
-    seen = built_path().parent / "verified.json"
+    seen = _verified_file()
     with contextlib.suppress(OSError, TypeError, ValueError):
         if notes is None:
             notes = json.loads(seen.read_text()) if seen.is_file() else {}

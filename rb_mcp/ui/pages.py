@@ -83,35 +83,30 @@ def _item_or_404(ui: UI, request: Request, item_id: int) -> Any:
     return page
 
 
-def item(ui: UI) -> Endpoint:
+def _item_view(ui: UI, template: str, values: Callable[[Any], dict[str, Any]] | None = None) -> Endpoint:
+    """A page about one item (404 when it is gone): `template` with the item's page, and `values`."""
+
     def endpoint(request: Request) -> Response:
         found = _item_or_404(ui, request, request.path_params["item_id"])
         if isinstance(found, Response):
             return found
-        return ui.render(request, "item.html", page=found, section="items")
+        extra = {"values": values(found)} if values else {}
+        return ui.render(request, template, page=found, section="items", **extra)
 
     return endpoint
+
+
+def item(ui: UI) -> Endpoint:
+    return _item_view(ui, "item.html")
 
 
 def edit(ui: UI) -> Endpoint:
-    def endpoint(request: Request) -> Response:
-        found = _item_or_404(ui, request, request.path_params["item_id"])
-        if isinstance(found, Response):
-            return found
-        values = found.item.model_dump(include={"title", "description", "content", "kind", "updated_at"})
-        return ui.render(request, "edit.html", page=found, values=values, section="items")
-
-    return endpoint
+    fields = {"title", "description", "content", "kind", "updated_at"}
+    return _item_view(ui, "edit.html", lambda found: found.item.model_dump(include=fields))
 
 
 def forget(ui: UI) -> Endpoint:
-    def endpoint(request: Request) -> Response:
-        found = _item_or_404(ui, request, request.path_params["item_id"])
-        if isinstance(found, Response):
-            return found
-        return ui.render(request, "forget.html", page=found, section="items")
-
-    return endpoint
+    return _item_view(ui, "forget.html")
 
 
 def inbox(ui: UI) -> Endpoint:
